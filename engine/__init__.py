@@ -1,0 +1,1 @@
+"""The character: brain, voice, timeline, animator and renderer. Knows nothing of platforms."""

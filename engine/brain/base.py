@@ -1,0 +1,30 @@
+"""The brain interface: a prompt in, streamed reply text out (with inline emotion tags)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the character is answering: a viewer's message, already moderated."""
+
+    text: str
+    language: str
+    user_name: str = "viewer"
+    user_id: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    role: str  # "viewer" or "character"
+    name: str
+    text: str  # for the character: only what viewers actually heard
+
+
+class Brain(Protocol):
+    def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+        """Stream reply text; `[joy]`-style tags mark emotions and are never spoken."""
+        ...

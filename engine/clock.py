@@ -1,0 +1,81 @@
+"""The master clock: frame n is due at t0 + n/F (live) or immediately (virtual).
+
+Pacing against an absolute schedule means lateness never accumulates into drift; the same
+frame loop runs both modes, so tests in virtual time exercise the code that goes on air.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """Video at `fps`, audio at `sample_rate`; every frame carries exactly `samples_per_frame`."""
+
+    fps: int = 30
+    sample_rate: int = 48000
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or self.sample_rate <= 0:
+            raise ValueError("fps and sample_rate must be positive")
+        if self.sample_rate % self.fps:
+            raise ValueError(f"sample_rate {self.sample_rate} / fps {self.fps} is not an integer")
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.sample_rate // self.fps
+
+    def frame_start_sample(self, n: int) -> int:
+        return n * self.samples_per_frame
+
+    def frame_at_seconds(self, seconds: float) -> int:
+        """The first frame whose start is at or after `seconds` of stream time."""
+        return -int(-round(seconds * self.fps * 1e6) // 1_000_000)
+
+    def frames_for_samples(self, samples: int) -> int:
+        return -(-samples // self.samples_per_frame)
+
+
+class FrameClock:
+    """Tells the frame loop when frame n is due. `virtual=True` never waits."""
+
+    def __init__(self, timebase: TimeBase, virtual: bool = False) -> None:
+        self.timebase = timebase
+        self.virtual = virtual
+        self._t0: float | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+
+    def due_time(self, n: int) -> float:
+        assert self._t0 is not None, "start() the clock first"
+        return self._t0 + n / self.timebase.fps
+
+    def wait_for(self, n: int) -> float:
+        """Block until frame n is due; return how late we already are (seconds, 0 if early)."""
+        if self.virtual:
+            return 0.0
+        if self._t0 is None:
+            self.start()
+        due = self.due_time(n)
+        now = time.monotonic()
+        if now < due:
+            self._stop.wait(due - now)  # wakes early only when stopping
+            return 0.0
+        return now - due
+
+    def is_late(self, n: int) -> bool:
+        """True when frame n's display slot has already passed (live mode only)."""
+        if self.virtual or self._t0 is None:
+            return False
+        return time.monotonic() > self.due_time(n + 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def stream_seconds(self, n: int) -> float:
+        return n / self.timebase.fps

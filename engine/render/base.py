@@ -1,0 +1,16 @@
+"""The Renderer interface: a batch of CharacterStates in, a batch of RGB frames out."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class Renderer(Protocol):
+    width: int
+    height: int
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, P] float32 -> frames [B, H, W, 3] uint8 (CPU tensor). Pure: same in, same out."""
+        ...

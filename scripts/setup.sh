@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install stagecast into ./.venv (idempotent). Needs only Python 3.11+ and PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+echo "stagecast installed in .venv — run: .venv/bin/stagecast run"

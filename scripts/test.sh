@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what the tests need (system packages when root, the project in .venv) and run them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(ffmpeg)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing system packages for the tests: ${missing[*]} (install them as root)" >&2
+    exit 1
+  fi
+fi
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"

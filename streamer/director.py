@@ -1,0 +1,284 @@
+"""The director: decides what the character says next and carries out moderator commands.
+
+Turns wait in a priority queue (mod say-now > paid > mentions > chat) with a cap and a cooldown.
+One turn performs at a time: brain text is split into sentences, each moderated, voiced in a
+worker thread and scheduled on the timeline while the next sentence is still being written.
+Interrupt cancels the turn's task and cuts the timeline at the next frame; history keeps only
+what viewers heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from engine.brain.base import Brain, HistoryEntry, Prompt
+from engine.brain.chunking import SentenceChunker
+from engine.brain.tags import split_emotion_tags
+from engine.events import EmotionCue, SpeechEnded
+from engine.language import detect_language
+from engine.timeline import ScheduledSpeech, Timeline
+from engine.voice.base import Voice
+from streamer.events import ChatMessage
+from streamer.moderation import Moderator
+
+log = logging.getLogger("stagecast.director")
+
+
+class Priority(IntEnum):
+    SAY = 0  # a moderator's say-now
+    PAID = 1
+    MENTION = 2
+    CHAT = 3
+
+
+@dataclass
+class Turn:
+    """A reply in the making: what it answers, how urgent it is, and how it ended."""
+
+    id: str
+    priority: Priority
+    prompt: Prompt
+    verbatim: bool = False  # say-now: speak the text as given, no brain
+    emotion: EmotionCue | None = None
+    status: str = "queued"  # queued, thinking, speaking, done, interrupted, skipped, failed
+    played_text: str = ""
+    created: float = field(default_factory=time.monotonic)
+    scheduled: list[ScheduledSpeech] = field(default_factory=list)
+    done: asyncio.Future[Turn] | None = None
+    speaking: asyncio.Event = field(default_factory=asyncio.Event)  # set when its first audio is scheduled
+
+
+class Director:
+    def __init__(
+        self,
+        timeline: Timeline,
+        brain: Brain,
+        voice: Voice,
+        moderator: Moderator,
+        character_name: str = "Aiko",
+        cooldown_s: float = 1.0,
+        queue_cap: int = 20,
+        history_cap: int = 50,
+        executor: Executor | None = None,
+    ) -> None:
+        self.timeline = timeline
+        self.brain = brain
+        self.voice = voice
+        self.moderator = moderator
+        self.character_name = character_name
+        self.cooldown_s = cooldown_s
+        self.queue_cap = queue_cap
+        self.history: deque[HistoryEntry] = deque(maxlen=history_cap)
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
+        self._queue: list[tuple[int, int, Turn]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self.current: Turn | None = None
+        self._current_task: asyncio.Task[None] | None = None
+        self.completed: deque[Turn] = deque(maxlen=100)
+        self.dropped = 0
+
+    # ----- input -----------------------------------------------------------------------------------
+    def submit_chat(self, message: ChatMessage) -> Turn | None:
+        """Queue a reply to an already-moderated chat message; returns None when not queued."""
+        language = message.language or detect_language(message.text)
+        prompt = Prompt(message.text, language, message.user_name, message.user_id)
+        if message.amount:
+            priority = Priority.PAID
+        elif self.character_name.casefold() in message.text.casefold():
+            priority = Priority.MENTION
+        else:
+            priority = Priority.CHAT
+        return self._enqueue(Turn(f"t{next(self._ids)}", priority, prompt))
+
+    def say(self, text: str, language: str | None = None, emotion: EmotionCue | None = None) -> Turn:
+        """Moderator say-now: jumps every queue, spoken verbatim (still output-moderated)."""
+        prompt = Prompt(text, language or detect_language(text), "moderator")
+        turn = Turn(f"t{next(self._ids)}", Priority.SAY, prompt, verbatim=True, emotion=emotion)
+        queued = self._enqueue(turn)
+        assert queued is not None
+        return queued
+
+    def _enqueue(self, turn: Turn) -> Turn | None:
+        turn.done = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (turn.priority, next(self._seq), turn))
+        while len(self._queue) > self.queue_cap:
+            # drop the lowest-priority, oldest turn (never a moderator's)
+            worst = max(self._queue, key=lambda e: (e[0], -e[1]))
+            if worst[2].priority == Priority.SAY:
+                break
+            self._queue.remove(worst)
+            heapq.heapify(self._queue)
+            self._finish(worst[2], "skipped")
+            self.dropped += 1
+            log.info("queue full: dropped turn %s", worst[2].id)
+        self._wakeup.set()
+        return turn if turn.status == "queued" else None
+
+    @property
+    def queued(self) -> list[Turn]:
+        return [t for _, _, t in sorted(self._queue)]
+
+    # ----- moderator commands ------------------------------------------------------------------
+    def interrupt(self) -> list[SpeechEnded]:
+        """Stop speaking now: cancel the turn's brain/voice work and cut at the next frame."""
+        results = self.timeline.cut()
+        turn, task = self.current, self._current_task
+        if turn is not None:
+            self._settle_played(turn, results)
+            turn.status = "interrupted"
+        if task is not None and not task.done():
+            task.cancel()
+        return results
+
+    def emotion(self, cue: EmotionCue) -> int:
+        """Emotion cues bypass every queue; returns the frame the envelope starts."""
+        return self.timeline.add_emotion(cue)
+
+    def pause(self) -> None:
+        """The character stops taking turns; the stream and idle motion go on."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    def skip(self) -> None:
+        """Skip the current turn (like interrupt), or the next queued one when idle."""
+        if self.current is not None:
+            self.interrupt()
+        elif self._queue:
+            _, _, turn = heapq.heappop(self._queue)
+            self._finish(turn, "skipped")
+
+    def clear(self) -> int:
+        """Drop every queued turn; returns how many."""
+        dropped = len(self._queue)
+        for _, _, turn in self._queue:
+            self._finish(turn, "skipped")
+        self._queue.clear()
+        return dropped
+
+    # ----- the loop ----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Perform turns one at a time until cancelled."""
+        last_end = -1e9
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._resumed.wait()
+            if not self._queue:
+                continue
+            _, _, turn = self._queue[0]
+            wait = self.cooldown_s - (time.monotonic() - last_end)
+            if wait > 0 and turn.priority != Priority.SAY:
+                await asyncio.sleep(wait)
+                continue  # something more urgent may have arrived meanwhile
+            heapq.heappop(self._queue)
+            await self._perform_guarded(turn)
+            last_end = time.monotonic()
+
+    async def _perform_guarded(self, turn: Turn) -> None:
+        self.current = turn
+        task = asyncio.create_task(self._perform(turn), name=f"turn-{turn.id}")
+        self._current_task = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():  # the director itself is being stopped
+                task.cancel()
+                self.timeline.cut(turn_id=turn.id)
+                self._finish(turn, "interrupted")
+                raise
+            # otherwise our own interrupt cancelled the turn: the show goes on
+        except Exception:
+            log.exception("turn %s failed; the show goes on", turn.id)
+            self.timeline.cut(turn_id=turn.id)
+            turn.status = "failed"
+        finally:
+            self.current = None
+            self._current_task = None
+            self._finish(turn, turn.status if turn.status in ("interrupted", "failed") else "done")
+            self._remember(turn)
+            verb = "replied" if turn.status == "done" else turn.status
+            log.info("%s to %s (%s): %s", verb, turn.prompt.user_name, turn.prompt.language, turn.played_text)
+
+    async def _perform(self, turn: Turn) -> None:
+        turn.status = "thinking"
+        if turn.emotion is not None:
+            self.timeline.add_emotion(turn.emotion)
+        loop = asyncio.get_running_loop()
+        async for sentence in self._sentences(turn):
+            cues, text = split_emotion_tags(sentence)
+            decision = self.moderator.check_output(text)
+            if not decision.accepted:
+                continue
+            speech = await loop.run_in_executor(
+                self._executor, self.voice.synthesize, decision.text, turn.prompt.language
+            )
+            if speech.samples == 0:
+                continue
+            item = self.timeline.schedule(speech, turn_id=turn.id)
+            for cue in cues:
+                self.timeline.add_emotion(cue, at_frame=item.start_frame)
+            turn.scheduled.append(item)
+            turn.status = "speaking"
+            turn.speaking.set()
+        if turn.scheduled:
+            end_frame = self.timeline.timebase.frames_for_samples(turn.scheduled[-1].end_sample)
+            await self.timeline.wait_for_frame(end_frame - 1)
+        turn.played_text = self._join([s.speech.text for s in turn.scheduled], turn.prompt.language)
+
+    async def _sentences(self, turn: Turn) -> AsyncIterator[str]:
+        chunker = SentenceChunker()
+        if turn.verbatim:
+            for sentence in chunker.feed(turn.prompt.text) + chunker.flush():
+                yield sentence
+            return
+        async for piece in self.brain.reply(turn.prompt, list(self.history)):
+            for sentence in chunker.feed(piece):
+                yield sentence
+        for sentence in chunker.flush():
+            yield sentence
+
+    # ----- bookkeeping ---------------------------------------------------------------------------------
+    def _settle_played(self, turn: Turn, cut: list[SpeechEnded]) -> None:
+        heard = {r.speech_id: r.played_text for r in cut}
+        pieces = [heard.get(s.id, s.speech.text) for s in turn.scheduled]
+        turn.played_text = self._join([p for p in pieces if p], turn.prompt.language)
+
+    @staticmethod
+    def _join(pieces: list[str], language: str) -> str:
+        return ("" if language in ("zh", "ja") else " ").join(pieces)
+
+    def _remember(self, turn: Turn) -> None:
+        if not turn.verbatim:
+            self.history.append(HistoryEntry("viewer", turn.prompt.user_name, turn.prompt.text))
+        if turn.played_text:
+            self.history.append(HistoryEntry("character", self.character_name, turn.played_text))
+
+    def _finish(self, turn: Turn, status: str) -> None:
+        """Settle a turn once; later calls are no-ops."""
+        if turn.done is not None and turn.done.done():
+            return
+        turn.status = status
+        if turn.done is not None:
+            turn.done.set_result(turn)
+        self.completed.append(turn)

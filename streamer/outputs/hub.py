@@ -1,0 +1,200 @@
+"""Encode once on a worker thread and fan the packets out to every output sink.
+
+The render loop must never wait on x264 or on a slow disk/network, except through the bounded
+queue: when it is full ``submit`` blocks, which is the backpressure the caller measures as
+lateness. A failing sink is logged and disabled; the show goes on with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self, runtime_checkable
+
+import av
+import numpy as np
+
+from .encoder import AVEncoder, EncoderSettings
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@runtime_checkable
+class PacketSink(Protocol):
+    """What the hub needs from an output. ``name`` and ``start`` are optional."""
+
+    def start(self, encoder: AVEncoder) -> None:
+        """Called once on the hub thread before the first packet; create streams lazily here."""
+
+    def write(self, packet: av.Packet) -> None:
+        """Consume one packet. Must not mutate it (clone first: other sinks share it)."""
+
+    def close(self) -> None:
+        """Finalize output; called once on the hub thread when the hub closes."""
+
+
+@dataclass
+class SinkStatus:
+    """Health of one sink as seen by the hub."""
+
+    name: str
+    state: str = "ok"  # ok | disabled | closed
+    packets: int = 0
+    error: str | None = None
+
+
+@dataclass
+class HubStats:
+    """Snapshot for dashboards / lateness accounting."""
+
+    frames_submitted: int
+    frames_encoded: int
+    encode_errors: int
+    encode_ms_ema: float
+    encode_ms_median: float
+    queue_depth: int
+    queue_capacity: int
+    sinks: dict[str, SinkStatus] = field(default_factory=dict)
+
+
+class OutputHub:
+    """Owns one :class:`AVEncoder` on its own thread and feeds its packets to ``sinks``."""
+
+    def __init__(
+        self,
+        settings: EncoderSettings,
+        sinks: list[Any],
+        queue_frames: int = 8,
+        copy_frames: bool = True,
+    ) -> None:
+        # Build the encoder here so bad settings fail in the caller, not silently on the thread.
+        self.settings = settings
+        self.encoder = AVEncoder(settings)
+        self._copy = copy_frames
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_frames))
+        self._sinks: list[tuple[Any, SinkStatus]] = []
+        names: set[str] = set()
+        for i, sink in enumerate(sinks):
+            name = str(getattr(sink, "name", None) or type(sink).__name__)
+            if name in names:
+                name = f"{name}#{i}"
+            names.add(name)
+            self._sinks.append((sink, SinkStatus(name)))
+        self._lock = threading.Lock()
+        self._closed = False
+        self._submitted = 0
+        self._encoded = 0
+        self._errors = 0
+        self._ema_ms = 0.0
+        self._recent_ms: deque[float] = deque(maxlen=120)
+        self._thread = threading.Thread(target=self._run, name="stagecast-output-hub", daemon=True)
+        self._thread.start()
+
+    # -- caller side -----------------------------------------------------------------------------
+    def submit(self, n: int, rgb: np.ndarray, audio: np.ndarray) -> None:
+        """Queue frame ``n`` for encoding; blocks while the queue is full (backpressure)."""
+        if self._closed:
+            raise RuntimeError("OutputHub is closed")
+        if self._copy:
+            rgb = np.array(rgb, copy=True)
+            audio = np.array(audio, dtype=np.float32, copy=True)
+        self._queue.put((n, rgb, audio))
+        self._submitted += 1
+
+    def close(self, timeout: float | None = None) -> None:
+        """Drain queued frames, flush the encoder, close every sink and join the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("output hub: worker did not finish within %.1fs", timeout or 0.0)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stats(self) -> HubStats:
+        """Cheap snapshot; safe to call from any thread."""
+        recent = list(self._recent_ms)
+        return HubStats(
+            frames_submitted=self._submitted,
+            frames_encoded=self._encoded,
+            encode_errors=self._errors,
+            encode_ms_ema=self._ema_ms,
+            encode_ms_median=statistics.median(recent) if recent else 0.0,
+            queue_depth=self._queue.qsize(),
+            queue_capacity=self._queue.maxsize,
+            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error) for _, st in self._sinks},
+        )
+
+    # -- worker side -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        for sink, st in self._sinks:
+            if hasattr(sink, "start"):  # optional: sinks that need no stream setup skip it
+                self._call(sink, st, "start", self.encoder)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                n, rgb, audio = item
+                t0 = time.perf_counter()
+                try:
+                    packets = self.encoder.encode(n, rgb, audio)
+                except Exception:
+                    self._errors += 1
+                    log.exception("output hub: encoding frame %d failed; frame dropped", n)
+                    continue
+                ms = (time.perf_counter() - t0) * 1000.0
+                self._recent_ms.append(ms)
+                self._ema_ms = ms if self._encoded == 0 else 0.9 * self._ema_ms + 0.1 * ms
+                self._encoded += 1
+                self._fan_out(packets)
+            try:
+                self._fan_out(self.encoder.flush())
+            except Exception:
+                log.exception("output hub: encoder flush failed")
+        finally:
+            for sink, st in self._sinks:
+                if st.state == "ok" and self._call(sink, st, "close"):
+                    st.state = "closed"
+            self.encoder.close()
+
+    def _fan_out(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            for sink, st in self._sinks:
+                if st.state == "ok" and self._call(sink, st, "write", packet):
+                    st.packets += 1
+
+    def _call(self, sink: Any, st: SinkStatus, method: str, *args: Any) -> bool:
+        """Invoke a sink method; on error log it, disable the sink and report False."""
+        try:
+            getattr(sink, method)(*args)
+            return True
+        except Exception as exc:
+            st.state = "disabled"
+            st.error = f"{type(exc).__name__}: {exc}"
+            log.exception("output hub: sink %r failed in %s(); disabled", st.name, method)
+            if method != "close":
+                try:
+                    sink.close()
+                except Exception:
+                    log.debug("output hub: closing failed sink %r also failed", st.name, exc_info=True)
+            return False

@@ -1,0 +1,171 @@
+"""`stagecast render`: a script of timed turns -> one video file, offline and deterministic.
+
+Everything that would be asynchronous on air (brain, voice) is resolved before the frame loop
+starts, and every action is pinned to a frame, so the same script and seed give the same frames
+byte for byte. Script lines (JSONL):
+  {"t": 0.5, "user": "alex", "text": "hello!"}            a chat message the brain answers
+  {"t": 3.0, "say": "こんにちは", "lang": "ja"}              spoken verbatim
+  {"t": 4.0, "emotion": "joy", "intensity": 0.8, "hold": 2}  an emotion cue
+  {"t": 5.2, "interrupt": true}                            cut speech at the next frame boundary
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.brain.base import Prompt
+from engine.brain.chunking import split_sentences
+from engine.brain.tags import split_emotion_tags
+from engine.clock import FrameClock
+from engine.events import EmotionCue, SpeechEnded
+from engine.frameloop import FrameHook, FrameLoop
+from engine.language import detect_language
+from engine.voice.base import Speech
+from streamer.assembly import EngineParts, build_engine, encoder_settings
+from streamer.config import StagecastConfig
+from streamer.outputs.file_sink import SingleFileSink
+from streamer.outputs.hub import OutputHub
+
+
+class ScriptError(ValueError):
+    pass
+
+
+class ScriptLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    t: float = Field(ge=0)
+    user: str = "viewer"
+    text: str | None = None
+    say: str | None = None
+    lang: str | None = None
+    emotion: str | None = None
+    intensity: float = Field(0.8, ge=0, le=1)
+    hold: float = Field(2.0, ge=0)
+    interrupt: bool = False
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ScriptLine:
+        actions = [self.text is not None, self.say is not None, self.interrupt]
+        if sum(actions) > 1 or (sum(actions) == 0 and self.emotion is None):
+            raise ValueError("each line needs exactly one of text, say, interrupt (or only an emotion)")
+        return self
+
+
+def read_script(path: Path) -> list[ScriptLine]:
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            lines.append(ScriptLine.model_validate(json.loads(raw)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ScriptError(f"{path}:{number}: {str(exc).splitlines()[0]}") from None
+    return sorted(lines, key=lambda line: line.t)
+
+
+@dataclass
+class RenderResult:
+    frames: int
+    video_sha256: str
+    audio_sha256: str
+    interrupts: list[list[SpeechEnded]]
+    out: Path | None
+
+
+class _Hasher:
+    """Consumer that fingerprints raw frames and audio, then forwards to the real output."""
+
+    def __init__(self, forward: OutputHub | None) -> None:
+        self.video = hashlib.sha256()
+        self.audio = hashlib.sha256()
+        self.forward = forward
+
+    def submit(self, n: int, rgb: np.ndarray, audio: np.ndarray) -> None:
+        self.video.update(np.ascontiguousarray(rgb).tobytes())
+        self.audio.update(np.ascontiguousarray(audio).tobytes())
+        if self.forward is not None:
+            self.forward.submit(n, rgb, audio)
+
+
+def _speeches_for(line: ScriptLine, parts: EngineParts) -> list[tuple[Speech, list[EmotionCue]]]:
+    """Resolve a chat/say line into voiced sentences with their emotion cues (synchronously)."""
+    if line.say is not None:
+        text, language = line.say, line.lang or detect_language(line.say)
+    else:
+        assert line.text is not None
+        language = line.lang or detect_language(line.text)
+        prompt = Prompt(parts.moderator.check_input(line.text).text, language, line.user)
+
+        async def collect() -> str:
+            return "".join([piece async for piece in parts.brain.reply(prompt, [])])
+
+        text = asyncio.run(collect())
+    out = []
+    for sentence in split_sentences(text):
+        cues, clean = split_emotion_tags(sentence)
+        decision = parts.moderator.check_output(clean)
+        if decision.accepted:
+            out.append((parts.voice.synthesize(decision.text, language), cues))
+    return out
+
+
+def render_script(
+    config: StagecastConfig,
+    script: list[ScriptLine],
+    out: Path | None,
+    tail_s: float = 1.0,
+    hooks: list[FrameHook] | None = None,
+    parts: EngineParts | None = None,
+) -> RenderResult:
+    parts = parts or build_engine(config)
+    tb, timeline = parts.timebase, parts.timeline
+    actions: dict[int, list[Callable[[], None]]] = defaultdict(list)
+    interrupts: list[list[SpeechEnded]] = []
+    for line in script:
+        frame = tb.frame_at_seconds(line.t)
+        if line.emotion is not None:
+            cue = EmotionCue(line.emotion, line.intensity, line.hold)
+            actions[frame].append(lambda cue=cue, f=frame: timeline.add_emotion(cue, at_frame=f))
+        if line.interrupt:
+            actions[frame].append(lambda f=frame: interrupts.append(timeline.cut(at_frame=f)))
+        elif line.text is not None or line.say is not None:
+            for speech, cues in _speeches_for(line, parts):
+
+                def schedule(speech: Speech = speech, cues: list[EmotionCue] = cues, f: int = frame) -> None:
+                    item = timeline.schedule(speech, at_frame=f)
+                    for cue in cues:
+                        timeline.add_emotion(cue, at_frame=item.start_frame)
+
+                actions[frame].append(schedule)
+    last_action = max(actions, default=0)
+    tail = round(tail_s * tb.fps)
+    hub = OutputHub(encoder_settings(config), [SingleFileSink(out)]) if out is not None else None
+    hasher = _Hasher(hub)
+    loop: FrameLoop
+
+    def before_frame(n: int) -> None:
+        for action in actions.pop(n, []):
+            action()
+        if n >= last_action and timeline.busy_until_frame() + tail <= n + 1:
+            loop.stop()
+
+    loop = FrameLoop(FrameClock(tb, virtual=True), timeline, parts.animator, parts.renderer, hasher,
+                     before_frame=before_frame)
+    loop.hooks.extend(hooks or [])
+    try:
+        loop.run()
+    finally:
+        if hub is not None:
+            hub.close()
+    if loop.error is not None:
+        raise loop.error
+    return RenderResult(loop.stats.frames, hasher.video.hexdigest(), hasher.audio.hexdigest(), interrupts, out)

@@ -1,0 +1,162 @@
+"""The live show: chat sources -> moderation -> director -> engine -> frame loop -> outputs.
+
+asyncio owns chat and the director; the frame loop and the encoder run in their own threads.
+The show ends on Ctrl-C/SIGTERM or when `duration` of stream time has been produced, and closes
+its recordings cleanly either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections import deque
+
+from engine.clock import FrameClock
+from engine.frameloop import FrameLoop
+from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
+from streamer.chat.base import ChatSource
+from streamer.chat.local import LocalChatSource
+from streamer.chat.replay import ReplaySource
+from streamer.config import LocalSourceConfig, ReplaySourceConfig, StagecastConfig
+from streamer.director import Director
+from streamer.events import ChatMessage, ModerationDecision
+from streamer.outputs.file_sink import SegmentedFileSink
+from streamer.outputs.hub import OutputHub
+
+log = logging.getLogger("stagecast.show")
+STATUS_EVERY_S = 10.0
+
+
+class Show:
+    def __init__(self, config: StagecastConfig) -> None:
+        configure_torch_threads()
+        self.config = config
+        self.parts = build_engine(config)
+        self.timebase = self.parts.timebase
+        self.timeline = self.parts.timeline
+        self.director = Director(
+            self.timeline,
+            self.parts.brain,
+            self.parts.voice,
+            self.parts.moderator,
+            character_name=config.character.name,
+            cooldown_s=config.director.cooldown_s,
+            queue_cap=config.director.queue_cap,
+        )
+        sinks = []
+        rec = config.outputs.recording
+        if rec.enabled:
+            sinks.append(
+                SegmentedFileSink(
+                    rec.directory,
+                    prefix=rec.prefix,
+                    segment_seconds=rec.segment_minutes * 60,
+                    container=rec.container,
+                    max_files=rec.max_files,
+                    max_bytes=rec.max_bytes,
+                )
+            )
+        self.hub = OutputHub(encoder_settings(config), sinks)
+        duration = config.show.duration_s
+        self.clock = FrameClock(self.timebase, virtual=config.show.mode == "virtual")
+        self.loop = FrameLoop(
+            self.clock,
+            self.timeline,
+            self.parts.animator,
+            self.parts.renderer,
+            self.hub,
+            max_frames=None if duration is None else round(duration * self.timebase.fps),
+        )
+        self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
+        self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
+        self._stop = asyncio.Event()
+
+    def _make_source(self, cfg: ReplaySourceConfig | LocalSourceConfig) -> ChatSource:
+        if isinstance(cfg, ReplaySourceConfig):
+            return ReplaySource(cfg.path, self.sleep_until, loop=cfg.loop, loop_gap_s=cfg.loop_gap_s)
+        return LocalChatSource(cfg.host, cfg.port)
+
+    async def sleep_until(self, seconds: float) -> None:
+        """Wait for a moment of stream time (frames, so it also holds in virtual mode)."""
+        frame = self.timebase.frame_at_seconds(seconds)
+        if frame > 0:
+            await self.timeline.wait_for_frame(frame - 1)
+
+    def on_chat(self, message: ChatMessage) -> ModerationDecision:
+        """Moderate one message and hand it to the director. Never raises for bad input."""
+        decision = self.parts.moderator.check_input(message.text)
+        self.recent_chat.append((message, decision))
+        if decision.accepted:
+            self.director.submit_chat(dataclasses.replace(message, text=decision.text))
+        return decision
+
+    async def _pump(self, source: ChatSource) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                async for message in source.messages():
+                    self.on_chat(message)
+                    backoff = 1.0
+                log.info("chat source %s finished", source.name)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("chat source %s failed; restarting in %.0f s", source.name, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY_S)
+            stats = self.loop.stats
+            log.info(
+                "stream %.0f s: %d frames, %d late, queue %d, encoder %s",
+                stats.frames / self.timebase.fps,
+                stats.frames,
+                stats.late_frames,
+                len(self.director.queued),
+                self.hub.stats(),
+            )
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until stopped or the duration is reached. Returns a process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        mode = "virtual" if self.clock.virtual else "live"
+        log.info("show starting (%s mode, %dx%d @ %d fps)", mode, self.config.video.width,
+                 self.config.video.height, self.timebase.fps)
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.director.run(), name="director")]
+        tasks += [asyncio.create_task(self._pump(s), name=f"chat:{s.name}") for s in self.sources]
+        tasks.append(asyncio.create_task(self._report(), name="status"))
+        self.loop.start()
+        finished = asyncio.ensure_future(asyncio.to_thread(self.loop.finished.wait))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            self.loop.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await finished
+            await asyncio.to_thread(self.hub.close)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        stats = self.loop.stats
+        log.info("show stopped after %d frames (%d late)", stats.frames, stats.late_frames)
+        if self.loop.error is not None:
+            log.error("the frame loop failed: %s", self.loop.error)
+            return 1
+        return 0
+

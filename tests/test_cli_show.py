@@ -1,0 +1,90 @@
+"""The show as a newcomer runs it: `stagecast run` (virtual and live) and `stagecast render`."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.media import stream_summary
+
+pytestmark = pytest.mark.integration
+STAGECAST = [sys.executable, "-m", "streamer.cli"]
+
+
+def recordings(folder: Path) -> list[Path]:
+    return sorted((folder / "recordings").glob("stagecast_*.mkv"))
+
+
+def test_virtual_run_writes_exactly_duration_times_fps_frames(tmp_path: Path):
+    proc = subprocess.run([*STAGECAST, "run", "--duration", "20", "--virtual"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (rec,) = recordings(tmp_path)
+    info = stream_summary(rec)
+    assert info["video"]["codec_name"] == "h264" and info["audio"]["codec_name"] == "aac"
+    assert int(info["video"]["nb_read_frames"]) == 20 * 30
+    video_s = 20.0
+    audio_s = float(info["audio"].get("duration") or info["format"]["duration"])
+    assert abs(audio_s - video_s) <= 1 / 30 + 1e-3, (audio_s, video_s)
+    assert "replied" in proc.stderr or "segment" in proc.stderr
+
+
+def test_live_run_records_and_closes_cleanly_on_ctrl_c(tmp_path: Path):
+    proc = subprocess.Popen([*STAGECAST, "run"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        sizes: list[int] = []
+        while time.monotonic() < deadline and not (len(sizes) >= 2 and sizes[-1] > sizes[0] > 0):
+            files = recordings(tmp_path)
+            if files:
+                sizes.append(files[0].stat().st_size)
+            time.sleep(0.5)
+        assert len(sizes) >= 2 and sizes[-1] > sizes[0] > 0, f"recording did not grow: {sizes}"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    (rec,) = recordings(tmp_path)
+    info = stream_summary(rec)
+    assert int(info["video"]["nb_read_frames"]) > 30
+
+
+def test_render_command_writes_a_playable_file_and_reports_hashes(tmp_path: Path):
+    script = tmp_path / "turns.jsonl"
+    script.write_text(
+        '{"t": 0.2, "user": "alex", "text": "hello"}\n'
+        '{"t": 3.0, "say": "你好！", "lang": "zh"}\n'
+        '{"t": 4.5, "say": "こんにちは！", "lang": "ja"}\n', encoding="utf-8")
+    config = tmp_path / "small.yaml"
+    config.write_text("video: {width: 320, height: 240}\n")
+    out = tmp_path / "show.mp4"
+    proc = subprocess.run([*STAGECAST, "render", "-c", str(config), "--script", str(script), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    info = stream_summary(out)
+    assert int(info["video"]["nb_read_frames"]) == summary["frames"]
+    assert info["video"]["width"] == 320
+
+
+def test_render_rejects_a_bad_script_line(tmp_path: Path):
+    script = tmp_path / "bad.jsonl"
+    script.write_text('{"t": 0.2, "text": "hi"}\n{"t": "x"}\n')
+    proc = subprocess.run([*STAGECAST, "render", "--script", str(script), "--out", str(tmp_path / "o.mp4")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and f"{script}:2" in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe missing")
+def test_check_lists_backends():
+    proc = subprocess.run([*STAGECAST, "check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "config OK" in proc.stdout and "voice espeak [ja]" in proc.stdout
