@@ -75,6 +75,7 @@ class FrameLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_image: np.ndarray | None = None
+        self.latest: tuple[int, np.ndarray] | None = None  # (n, image) for previews; replaced, never mutated
         self.error: BaseException | None = None
         self.finished = threading.Event()
 
@@ -126,6 +127,7 @@ class FrameLoop:
             image = self._render(state)
         t2 = time.perf_counter()
         self.consumer.submit(n, image, inputs.audio)
+        self.latest = (n, image)
         t3 = time.perf_counter()
         for hook in self.hooks:
             hook(n, inputs, state)

@@ -1,11 +1,38 @@
-"""Offline script-based language guess for en/zh/ja: enough to pick the reply language and voice.
+"""Offline language guess: enough to pick the reply language and voice, and to filter chat by language.
 
-Kana means Japanese; Han characters without kana mean Chinese; everything else is English.
+Kana means Japanese; Han characters without kana mean Chinese (a fast path, no model). Other
+text with enough letters goes to lingua, restricted to a handful of languages so it stays fast
+(~0.1 ms a message) and cannot answer with something exotic. Short or ambiguous text (chat is
+full of "lol", "gg", "Kappa", which lingua happily calls Italian) gets the default instead.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
+from typing import Any
+
+log = logging.getLogger("stagecast.language")
+
 SUPPORTED_LANGUAGES = ("en", "zh", "ja")
+# What lingua may answer: the voices we have plus the chat languages we most often see, so a
+# moderator can allow-list them and the show can tell "not English" from "unknown".
+DETECTABLE_LANGUAGES = ("en", "zh", "ja", "es", "fr", "de", "pt", "it", "ko", "ru")
+
+MIN_WORDS = 2  # fewer words than this is too little evidence
+MIN_LETTERS = 8
+MIN_CONFIDENCE = 0.45
+MIN_MARGIN = 0.08  # over the runner-up
+# Words that (nearly) only English uses: ASCII text where they make up a good share is English,
+# without asking the model (~0.2 ms a message, which matters at thousands of messages a second).
+_ENGLISH_MARKERS = frozenset(
+    "the you your you're i'm i've it's is are was were what what's how why who when where this that these "
+    "those and but with have has had not don't can't can could would should will just like love really "
+    "think know want get got to of in on for my me we they he she it do does did be been from about".split()
+)
+ENGLISH_MARKER_SHARE = 0.3
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
 
 
 def _is_kana(ch: str) -> bool:
@@ -16,11 +43,60 @@ def _is_han(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
 
 
+def _is_hangul(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
+
+
+@functools.cache
+def _detector() -> Any | None:
+    """Build the lingua detector once (models load lazily, per language, on first use)."""
+    try:
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+    except ImportError:  # pragma: no cover - lingua is a main dependency; degrade rather than crash
+        log.warning("lingua-language-detector is not installed; Latin-script text is taken as the default language")
+        return None
+    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in DETECTABLE_LANGUAGES]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
 def detect_language(text: str, default: str = "en") -> str:
-    kana = sum(1 for ch in text if _is_kana(ch))
-    han = sum(1 for ch in text if _is_han(ch))
+    """ISO 639-1 code of the text's language; `default` when the text says too little to tell."""
+    kana = han = hangul = 0
+    for ch in text:
+        if ch < "\u1100":
+            continue
+        if _is_kana(ch):
+            kana += 1
+        elif _is_han(ch):
+            han += 1
+        elif _is_hangul(ch):
+            hangul += 1
     if kana:
         return "ja"
     if han:
         return "zh"
-    return default
+    if hangul:
+        return "ko"
+    words = _LETTER_RUN.findall(text[:2000])
+    if len(words) < MIN_WORDS or sum(map(len, words)) < MIN_LETTERS:
+        return default
+    if text.isascii():
+        lowered = [w.casefold() for w in text.split()]
+        if sum(w.strip(".,!?;:'\"()") in _ENGLISH_MARKERS for w in lowered) >= ENGLISH_MARKER_SHARE * len(lowered):
+            return "en"
+    detector = _detector()
+    if detector is None:
+        return default
+    values = detector.compute_language_confidence_values(" ".join(words))
+    if not values:
+        return default
+    top = values[0]
+    runner_up = values[1].value if len(values) > 1 else 0.0
+    if top.value < MIN_CONFIDENCE or top.value - runner_up < MIN_MARGIN:
+        return default
+    return top.language.iso_code_639_1.name.lower()
+
+
+def reply_language(language: str, default: str = "en") -> str:
+    """The language the character can answer in: the detected one when a voice exists for it."""
+    return language if language in SUPPORTED_LANGUAGES else default

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from engine.render.procedural import ProceduralRenderer
 
 from engine.animator import Animator
 from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
+from engine.render.procedural import ProceduralRenderer
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
 from streamer.config import StagecastConfig
@@ -52,7 +52,7 @@ def build_engine(config: StagecastConfig, seed: int | None = None) -> EnginePart
         renderer=ProceduralRenderer(config.video.width, config.video.height),
         voice=voice,
         brain=ScriptedBrain(character.name),
-        moderator=Moderator(config.moderation.max_length, config.moderation.banned_words),
+        moderator=Moderator(rules=config.moderation),
     )
 
 

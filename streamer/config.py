@@ -15,6 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streamer.chat.config import (
+    ModerationRulesConfig,
+    ReplyPolicyConfig,
+    TwitchSourceConfig,
+    YouTubeSourceConfig,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 
@@ -66,20 +73,16 @@ class LocalSourceConfig(_Model):
     port: int = Field(8765, ge=0, le=65535)
 
 
-ChatSourceConfig = ReplaySourceConfig | LocalSourceConfig
+ChatSourceConfig = ReplaySourceConfig | LocalSourceConfig | TwitchSourceConfig | YouTubeSourceConfig
 
 
 class ChatConfig(_Model):
     sources: list[ChatSourceConfig] = Field(default_factory=list)
 
 
-class ModerationConfig(_Model):
-    max_length: int = Field(300, ge=1, le=10000)
-    banned_words: list[str] = Field(default_factory=list)
-
-
 class DirectorConfig(_Model):
-    cooldown_s: float = Field(1.0, ge=0)
+    policy: ReplyPolicyConfig = Field(default_factory=ReplyPolicyConfig)
+    cooldown_s: float = Field(0.5, ge=0, description="pause after each reply (the policy spaces replies too)")
     queue_cap: int = Field(20, ge=1)
     max_reply_s: float = Field(30.0, gt=0, description="a reply longer than this is cut")
 
@@ -103,9 +106,31 @@ class RecordingConfig(_Model):
     max_bytes: int | None = Field(None, ge=1)
 
 
+class RtmpConfig(_Model):
+    """An RTMP ingest (Twitch, YouTube, nginx-rtmp). The key comes from the environment."""
+
+    url: str = Field(pattern=r"^rtmps?://", description="ingest URL without the stream key")
+    stream_key_env: str | None = Field("STAGECAST_STREAM_KEY", description="env var holding the stream key")
+    buffer_seconds: float = Field(10.0, gt=0)
+
+
+class UdpConfig(_Model):
+    """MPEG-TS for an OBS Media Source on this machine, e.g. udp://127.0.0.1:9000."""
+
+    url: str = Field(pattern=r"^udp://")
+
+
+class VirtualCameraConfig(_Model):
+    enabled: bool = False
+    device: str | None = None
+
+
 class OutputsConfig(_Model):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    rtmp: list[RtmpConfig] = Field(default_factory=list)
+    udp: list[UdpConfig] = Field(default_factory=list)
+    virtual_camera: VirtualCameraConfig = Field(default_factory=VirtualCameraConfig)
 
 
 class StagecastConfig(_Model):
@@ -114,7 +139,7 @@ class StagecastConfig(_Model):
     show: ShowConfig = Field(default_factory=ShowConfig)
     character: CharacterConfig = Field(default_factory=CharacterConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
-    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
+    moderation: ModerationRulesConfig = Field(default_factory=ModerationRulesConfig)
     director: DirectorConfig = Field(default_factory=DirectorConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
 

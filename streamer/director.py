@@ -15,7 +15,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -24,7 +24,7 @@ from engine.brain.base import Brain, HistoryEntry, Prompt
 from engine.brain.chunking import SentenceChunker
 from engine.brain.tags import split_emotion_tags
 from engine.events import EmotionCue, SpeechEnded
-from engine.language import detect_language
+from engine.language import detect_language, reply_language
 from engine.timeline import ScheduledSpeech, Timeline
 from engine.voice.base import Voice
 from streamer.events import ChatMessage
@@ -69,6 +69,8 @@ class Director:
         queue_cap: int = 20,
         history_cap: int = 50,
         executor: Executor | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.timeline = timeline
         self.brain = brain
@@ -89,11 +91,15 @@ class Director:
         self._current_task: asyncio.Task[None] | None = None
         self.completed: deque[Turn] = deque(maxlen=100)
         self.dropped = 0
+        # Cooldowns are measured on this clock: stream time in the show, so virtual mode behaves
+        # like live mode at any speed.
+        self._clock = clock
+        self._sleep = sleep
 
     # ----- input -----------------------------------------------------------------------------------
     def submit_chat(self, message: ChatMessage) -> Turn | None:
         """Queue a reply to an already-moderated chat message; returns None when not queued."""
-        language = message.language or detect_language(message.text)
+        language = reply_language(message.language or detect_language(message.text))
         prompt = Prompt(message.text, language, message.user_name, message.user_id)
         if message.amount:
             priority = Priority.PAID
@@ -105,7 +111,7 @@ class Director:
 
     def say(self, text: str, language: str | None = None, emotion: EmotionCue | None = None) -> Turn:
         """Moderator say-now: jumps every queue, spoken verbatim (still output-moderated)."""
-        prompt = Prompt(text, language or detect_language(text), "moderator")
+        prompt = Prompt(text, reply_language(language or detect_language(text)), "moderator")
         turn = Turn(f"t{next(self._ids)}", Priority.SAY, prompt, verbatim=True, emotion=emotion)
         queued = self._enqueue(turn)
         assert queued is not None
@@ -186,13 +192,13 @@ class Director:
             if not self._queue:
                 continue
             _, _, turn = self._queue[0]
-            wait = self.cooldown_s - (time.monotonic() - last_end)
+            wait = self.cooldown_s - (self._clock() - last_end)
             if wait > 0 and turn.priority != Priority.SAY:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 continue  # something more urgent may have arrived meanwhile
             heapq.heappop(self._queue)
             await self._perform_guarded(turn)
-            last_end = time.monotonic()
+            last_end = self._clock()
 
     async def _perform_guarded(self, turn: Turn) -> None:
         self.current = turn

@@ -8,6 +8,27 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
+class ChatKind(str, Enum):
+    """What a chat item is: a plain message, or a platform event carried as a message."""
+
+    CHAT = "chat"
+    CHEER = "cheer"  # Twitch bits (amount in bits, currency "BITS")
+    SUBSCRIPTION = "subscription"
+    RAID = "raid"
+    SUPER_CHAT = "super_chat"  # YouTube paid message
+    SUPER_STICKER = "super_sticker"
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One piece of a message as the platform split it: plain text, an emote, a mention or a cheermote.
+    Kept so moderation can tell an emote-only message from words, and overlays can draw emotes."""
+
+    kind: str  # "text" | "emote" | "mention" | "cheermote"
+    text: str
+    emote_id: str = ""
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     """One viewer message, normalized across platforms."""
@@ -23,6 +44,23 @@ class ChatMessage:
     language: str = "en"
     amount: float | None = None
     currency: str | None = None
+    fragments: tuple[Fragment, ...] = ()
+    kind: ChatKind = ChatKind.CHAT
+
+    @property
+    def paid(self) -> bool:
+        return bool(self.amount)
+
+    @property
+    def user_key(self) -> str:
+        """Stable per-platform identity for rate limits and bans (ids survive renames; names are a fallback)."""
+        return f"{self.platform}:{self.user_id or self.user_name.casefold()}"
+
+    @property
+    def emote_only(self) -> bool:
+        """True when the platform marked every non-blank piece as an emote."""
+        pieces = [f for f in self.fragments if f.text.strip()]
+        return bool(pieces) and all(f.kind == "emote" for f in pieces)
 
 
 class ModAction(str, Enum):

@@ -28,7 +28,7 @@ from engine.brain.tags import split_emotion_tags
 from engine.clock import FrameClock
 from engine.events import EmotionCue, SpeechEnded
 from engine.frameloop import FrameHook, FrameLoop
-from engine.language import detect_language
+from engine.language import detect_language, reply_language
 from engine.voice.base import Speech
 from streamer.assembly import EngineParts, build_engine, encoder_settings
 from streamer.config import StagecastConfig
@@ -99,10 +99,10 @@ class _Hasher:
 def _speeches_for(line: ScriptLine, parts: EngineParts) -> list[tuple[Speech, list[EmotionCue]]]:
     """Resolve a chat/say line into voiced sentences with their emotion cues (synchronously)."""
     if line.say is not None:
-        text, language = line.say, line.lang or detect_language(line.say)
+        text, language = line.say, reply_language(line.lang or detect_language(line.say))
     else:
         assert line.text is not None
-        language = line.lang or detect_language(line.text)
+        language = reply_language(line.lang or detect_language(line.text))
         prompt = Prompt(parts.moderator.check_input(line.text).text, language, line.user)
 
         async def collect() -> str:

@@ -19,11 +19,14 @@ from engine.frameloop import FrameLoop
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
 from streamer.chat.base import ChatSource
 from streamer.chat.local import LocalChatSource
+from streamer.chat.policy import ReplyPolicy
 from streamer.chat.replay import ReplaySource
-from streamer.config import LocalSourceConfig, ReplaySourceConfig, StagecastConfig
+from streamer.chat.twitch import TwitchAuthError, TwitchEventSubSource
+from streamer.chat.youtube import YouTubeError, make_youtube_source
+from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
 from streamer.director import Director
-from streamer.events import ChatMessage, ModerationDecision
-from streamer.outputs.file_sink import SegmentedFileSink
+from streamer.events import ChatMessage, Health, HealthStatus, ModerationDecision
+from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 
 log = logging.getLogger("stagecast.show")
@@ -31,10 +34,11 @@ STATUS_EVERY_S = 10.0
 
 
 class Show:
-    def __init__(self, config: StagecastConfig) -> None:
+    def __init__(self, config: StagecastConfig, extra_sinks: list[object] | None = None) -> None:
         configure_torch_threads()
         self.config = config
         self.parts = build_engine(config)
+        self.parts.voice.warmup()  # load the zh/ja text front-ends now, not on the first reply
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.director = Director(
@@ -45,21 +49,13 @@ class Show:
             character_name=config.character.name,
             cooldown_s=config.director.cooldown_s,
             queue_cap=config.director.queue_cap,
+            clock=self.stream_seconds,
+            sleep=self.sleep_for,
         )
-        sinks = []
-        rec = config.outputs.recording
-        if rec.enabled:
-            sinks.append(
-                SegmentedFileSink(
-                    rec.directory,
-                    prefix=rec.prefix,
-                    segment_seconds=rec.segment_minutes * 60,
-                    container=rec.container,
-                    max_files=rec.max_files,
-                    max_bytes=rec.max_bytes,
-                )
-            )
-        self.hub = OutputHub(encoder_settings(config), sinks)
+        self.health: dict[str, Health] = {}
+        sinks, frame_sinks = build_sinks(config, on_status=self._sink_status)
+        sinks.extend(extra_sinks or [])
+        self.hub = OutputHub(encoder_settings(config), sinks, frame_sinks=frame_sinks)
         duration = config.show.duration_s
         self.clock = FrameClock(self.timebase, virtual=config.show.mode == "virtual")
         self.loop = FrameLoop(
@@ -70,14 +66,42 @@ class Show:
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
         )
+        self.parts.moderator.clock = self.stream_seconds  # rate limits in stream time (virtual mode too)
+        self.policy = ReplyPolicy(config.director.policy, config.character.name,
+                                  clock=self.stream_seconds, sleep=self.sleep_for)
         self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
         self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
         self._stop = asyncio.Event()
 
-    def _make_source(self, cfg: ReplaySourceConfig | LocalSourceConfig) -> ChatSource:
+    def set_health(self, component: str, status: HealthStatus, detail: str = "") -> None:
+        """Record a component's health (any thread); logged when it changes."""
+        previous = self.health.get(component)
+        self.health[component] = Health(component, status, detail)
+        if previous is None or previous.status != status:
+            level = logging.INFO if status == HealthStatus.OK else logging.WARNING
+            log.log(level, "health: %s is %s %s", component, status.value, detail)
+
+    def _sink_status(self, name: str, state: str, detail: str) -> None:
+        status = {"live": HealthStatus.OK, "connecting": HealthStatus.DEGRADED}.get(state, HealthStatus.DOWN)
+        if state == "reconnecting":
+            status = HealthStatus.DEGRADED
+        self.set_health(f"sink:{name}", status, detail)
+
+    def _make_source(self, cfg: ChatSourceConfig) -> ChatSource:
         if isinstance(cfg, ReplaySourceConfig):
             return ReplaySource(cfg.path, self.sleep_until, loop=cfg.loop, loop_gap_s=cfg.loop_gap_s)
-        return LocalChatSource(cfg.host, cfg.port)
+        if isinstance(cfg, LocalSourceConfig):
+            return LocalChatSource(cfg.host, cfg.port)
+        if cfg.type == "twitch":
+            return TwitchEventSubSource(cfg)
+        return make_youtube_source(cfg)
+
+    def stream_seconds(self) -> float:
+        """Stream time: frames produced so far over the frame rate (wall time in live mode)."""
+        return self.timeline.next_frame / self.timebase.fps
+
+    async def sleep_for(self, seconds: float) -> None:
+        await self.sleep_until(self.stream_seconds() + seconds)
 
     async def sleep_until(self, seconds: float) -> None:
         """Wait for a moment of stream time (frames, so it also holds in virtual mode)."""
@@ -86,17 +110,19 @@ class Show:
             await self.timeline.wait_for_frame(frame - 1)
 
     def on_chat(self, message: ChatMessage) -> ModerationDecision:
-        """Moderate one message and hand it to the director. Never raises for bad input."""
-        decision = self.parts.moderator.check_input(message.text)
+        """Moderate one message and offer it to the reply policy. Never raises for bad input."""
+        decision = self.parts.moderator.check_message(message)
         self.recent_chat.append((message, decision))
         if decision.accepted:
-            self.director.submit_chat(dataclasses.replace(message, text=decision.text))
+            self.policy.offer(dataclasses.replace(message, text=decision.text))
         return decision
 
     async def _pump(self, source: ChatSource) -> None:
         backoff = 1.0
         while True:
+            component = f"chat:{source.name}"
             try:
+                self.set_health(component, HealthStatus.OK)
                 async for message in source.messages():
                     self.on_chat(message)
                     backoff = 1.0
@@ -104,7 +130,11 @@ class Show:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except (TwitchAuthError, YouTubeError) as exc:  # retrying a bad credential never helps
+                self.set_health(component, HealthStatus.DOWN, str(exc))
+                return
+            except Exception as exc:
+                self.set_health(component, HealthStatus.DEGRADED, f"{type(exc).__name__}: {exc}")
                 log.exception("chat source %s failed; restarting in %.0f s", source.name, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)
@@ -136,6 +166,7 @@ class Show:
                  self.config.video.height, self.timebase.fps)
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.director.run(), name="director")]
         tasks += [asyncio.create_task(self._pump(s), name=f"chat:{s.name}") for s in self.sources]
+        tasks.append(asyncio.create_task(self.policy.feed(self.director.submit_chat), name="reply-policy"))
         tasks.append(asyncio.create_task(self._report(), name="status"))
         self.loop.start()
         finished = asyncio.ensure_future(asyncio.to_thread(self.loop.finished.wait))

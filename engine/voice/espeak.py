@@ -71,9 +71,7 @@ class _Event(ctypes.Structure):
     ]
 
 
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 @dataclass(frozen=True)
@@ -92,9 +90,7 @@ class _Engine:
         try:
             import espeakng_loader
         except ImportError as exc:
-            raise VoiceError(
-                "espeak voice needs the 'espeakng-loader' package (pip install espeakng-loader)"
-            ) from exc
+            raise VoiceError("espeak voice needs the 'espeakng-loader' package (pip install espeakng-loader)") from exc
         lib_path = espeakng_loader.get_library_path()
         data_path = _data_with_variant(str(espeakng_loader.get_data_path()))
         try:

@@ -29,9 +29,7 @@ Span = tuple[int, int, str]
 
 _HAN = r"\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(r"\w+(?:['’.\-]\w+)*")
-_ZH_TOKEN = re.compile(
-    rf"(?P<han>[{_HAN}]+)|(?P<latin>[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*)|(?P<other>.)", re.DOTALL
-)
+_ZH_TOKEN = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<latin>[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*)|(?P<other>.)", re.DOTALL)
 
 # Sentence-final marks keep their intonation; everything pause-like becomes a comma.
 _FINAL = {"。": ".", "．": ".", ".": ".", "!": "!", "！": "!", "?": "?", "？": "?"}
@@ -161,9 +159,7 @@ def _frontend(text: str) -> list[dict[str, Any]]:
     try:
         import pyopenjtalk
     except ImportError as exc:  # pragma: no cover - dependency is pinned
-        raise VoiceError(
-            "Japanese needs the 'pyopenjtalk-plus' package (pip install pyopenjtalk-plus)"
-        ) from exc
+        raise VoiceError("Japanese needs the 'pyopenjtalk-plus' package (pip install pyopenjtalk-plus)") from exc
     with _frontend_lock:  # the bundled OpenJTalk instance is shared state
         return list(pyopenjtalk.run_frontend(text))
 
@@ -233,9 +229,7 @@ def _align(norm: str, tokens: list[dict[str, Any]]) -> list[tuple[int, int, str,
                 flush(found)
             elif found > at:  # input the frontend dropped (symbols): keep it as a pause
                 units.append((at, found, "", 0))
-            units.append(
-                (found, found + len(surface), str(tok.get("pron", "")), int(tok.get("chain_flag", 0)))
-            )
+            units.append((found, found + len(surface), str(tok.get("pron", "")), int(tok.get("chain_flag", 0))))
             cursor = found + len(surface)
         else:
             pending.append(tok)

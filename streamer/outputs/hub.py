@@ -64,8 +64,23 @@ class HubStats:
     sinks: dict[str, SinkStatus] = field(default_factory=dict)
 
 
+@runtime_checkable
+class FrameSink(Protocol):
+    """An output that wants pictures, not packets (virtual camera, preview)."""
+
+    def write_frame(self, n: int, rgb: np.ndarray) -> None:
+        """Consume frame ``n`` on the hub thread, before it is encoded. Must not keep ``rgb``."""
+
+    def close(self) -> None:
+        """Release the device; called once on the hub thread when the hub closes."""
+
+
 class OutputHub:
-    """Owns one :class:`AVEncoder` on its own thread and feeds its packets to ``sinks``."""
+    """Owns one :class:`AVEncoder` on its own thread and feeds its packets to ``sinks``.
+
+    ``frame_sinks`` get each raw RGB frame (same thread, same disable-on-error policy) so a
+    virtual camera needs no decoder and no second encode.
+    """
 
     def __init__(
         self,
@@ -73,6 +88,7 @@ class OutputHub:
         sinks: list[Any],
         queue_frames: int = 8,
         copy_frames: bool = True,
+        frame_sinks: list[Any] | None = None,
     ) -> None:
         # Build the encoder here so bad settings fail in the caller, not silently on the thread.
         self.settings = settings
@@ -80,13 +96,15 @@ class OutputHub:
         self._copy = copy_frames
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_frames))
         self._sinks: list[tuple[Any, SinkStatus]] = []
+        self._frame_sinks: list[tuple[Any, SinkStatus]] = []
         names: set[str] = set()
-        for i, sink in enumerate(sinks):
-            name = str(getattr(sink, "name", None) or type(sink).__name__)
-            if name in names:
-                name = f"{name}#{i}"
-            names.add(name)
-            self._sinks.append((sink, SinkStatus(name)))
+        for target, items in ((self._sinks, sinks), (self._frame_sinks, frame_sinks or [])):
+            for i, sink in enumerate(items):
+                name = str(getattr(sink, "name", None) or type(sink).__name__)
+                if name in names:
+                    name = f"{name}#{i}"
+                names.add(name)
+                target.append((sink, SinkStatus(name)))
         self._lock = threading.Lock()
         self._closed = False
         self._submitted = 0
@@ -141,7 +159,8 @@ class OutputHub:
             encode_ms_median=statistics.median(recent) if recent else 0.0,
             queue_depth=self._queue.qsize(),
             queue_capacity=self._queue.maxsize,
-            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error) for _, st in self._sinks},
+            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error)
+                   for _, st in self._sinks + self._frame_sinks},
         )
 
     # -- worker side -----------------------------------------------------------------------------
@@ -155,6 +174,9 @@ class OutputHub:
                 if item is _STOP:
                     break
                 n, rgb, audio = item
+                for sink, st in self._frame_sinks:
+                    if st.state == "ok" and self._call(sink, st, "write_frame", n, rgb):
+                        st.packets += 1  # frames, for a frame sink
                 t0 = time.perf_counter()
                 try:
                     packets = self.encoder.encode(n, rgb, audio)
@@ -172,7 +194,7 @@ class OutputHub:
             except Exception:
                 log.exception("output hub: encoder flush failed")
         finally:
-            for sink, st in self._sinks:
+            for sink, st in self._sinks + self._frame_sinks:
                 if st.state == "ok" and self._call(sink, st, "close"):
                     st.state = "closed"
             self.encoder.close()

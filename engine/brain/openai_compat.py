@@ -1,0 +1,234 @@
+"""The `openai` brain: any OpenAI-compatible streaming chat-completions endpoint (OpenAI, Ollama's
+`/v1`, llama.cpp server, vLLM) over aiohttp server-sent events.
+
+Wire format (POST ``{base_url}/chat/completions`` with ``"stream": true``): a ``text/event-stream`` of
+``data: {json}`` events separated by blank lines, each a ``chat.completion.chunk`` whose
+``choices[0].delta.content`` carries the next piece of text, ended by ``data: [DONE]``.  Errors come
+as an HTTP status with a JSON ``{"error": {"message": ...}}`` body, or mid-stream as an event holding
+an ``error`` object.
+
+Interruption matters more than throughput here: when the turn task is cancelled, or the consumer
+stops iterating and closes the generator, the response is closed (not drained), so the server sees
+the disconnect and stops generating.  The API key comes from an environment variable named in the
+config; it is sent only in the Authorization header and never appears in logs, errors or repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.persona import Persona
+
+log = logging.getLogger("stagecast.brain.openai")
+
+_MAX_ERROR_BODY = 2048
+_MAX_EVENT_BYTES = 1 << 20  # one SSE event larger than this is not a chat chunk
+
+
+class BrainError(RuntimeError):
+    """The brain backend failed (HTTP error, malformed stream, unreachable server); says which and why."""
+
+
+class OpenAICompatBrain:
+    """Streams reply text from an OpenAI-compatible server; one aiohttp session per brain (keep-alive)."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:11434/v1",
+        model: str = "llama3.2",
+        *,
+        api_key_env: str | None = None,
+        persona: Persona | None = None,
+        context: Callable[[str], str] | None = None,
+        temperature: float = 0.8,
+        max_tokens: int = 160,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 20.0,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        """`context(user_id)` returns what memory knows about the viewer (e.g. ``Memory.context_for``)."""
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.persona = persona or Persona()
+        self.context = context
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.extra_body = dict(extra_body or {})
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+        self._api_key_env = api_key_env
+        if api_key_env and not os.environ.get(api_key_env):
+            raise BrainError(f"openai brain: environment variable {api_key_env} (the API key) is not set")
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAICompatBrain(url={self.url!r}, model={self.model!r})"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        key = os.environ.get(self._api_key_env, "") if self._api_key_env else ""
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def request_body(self, prompt: Prompt, history: list[HistoryEntry]) -> dict[str, Any]:
+        """The JSON body for one turn (public so tests and `stagecast check` can show it)."""
+        context = ""
+        if self.context is not None and prompt.user_id:
+            try:
+                context = self.context(prompt.user_id)
+            except Exception:  # memory trouble must not cost the reply
+                log.exception("memory context for a viewer failed; replying without it")
+        return {
+            "model": self.model,
+            "messages": self.persona.build_messages(prompt, history, context),
+            "stream": True,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **self.extra_body,
+        }
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (call once when the show stops)."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+        """Yield text pieces as the server streams them. Raises BrainError with the reason on failure."""
+        session = await self._get_session()
+        body = self.request_body(prompt, history)
+        try:
+            response = await session.post(self.url, json=body, headers=self._headers())
+        except TimeoutError as exc:
+            raise BrainError(f"openai brain: no response from {self.url} within the timeout") from exc
+        except aiohttp.ClientError as exc:
+            raise BrainError(f"openai brain: cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        finished = False
+        try:
+            if response.status >= 400:
+                raise BrainError(await _http_error(response, self.url))
+            ctype = response.headers.get("Content-Type", "")
+            if "application/json" in ctype:  # a server that ignored "stream": the whole reply at once
+                text = await _whole_reply(response)
+                if text:
+                    yield text
+                finished = True
+                return
+            got_text = False
+            async for data in _sse_data(response):
+                if data == "[DONE]":
+                    finished = True
+                    return
+                piece = _delta_text(data)
+                if piece:
+                    got_text = True
+                    yield piece
+            finished = True
+            if not got_text:
+                raise BrainError(f"openai brain: {self.url} ended the stream without any text or [DONE]")
+            log.warning("openai brain: stream ended without [DONE]; keeping the text received")
+        except TimeoutError as exc:
+            raise BrainError(f"openai brain: {self.url} stopped streaming (read timeout)") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise BrainError(f"openai brain: the stream from {self.url} broke off: {exc}") from exc
+        finally:
+            if finished:
+                response.release()
+            else:  # cancelled, consumer went away, or an error: drop the connection so generation stops
+                response.close()
+
+
+async def _http_error(response: aiohttp.ClientResponse, url: str) -> str:
+    raw = await response.content.read(_MAX_ERROR_BODY)
+    text = raw.decode("utf-8", "replace").strip()
+    message = text
+    try:
+        payload = json.loads(text)
+        err = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(err, dict):
+            message = str(err.get("message") or err)
+        elif isinstance(err, str):
+            message = err
+    except ValueError:
+        pass
+    kind = "client error (check base_url, model and API key)" if response.status < 500 else "server error"
+    return f"openai brain: HTTP {response.status} {kind} from {url}: {message[:300] or response.reason}"
+
+
+async def _whole_reply(response: aiohttp.ClientResponse) -> str:
+    try:
+        payload = json.loads(await response.text())
+        content = payload["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BrainError("openai brain: a JSON response without choices[0].message.content") from exc
+    return content if isinstance(content, str) else ""
+
+
+async def _sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """The `data` of each server-sent event (multi-line data joined with newlines); comments skipped."""
+    data: list[str] = []
+    size = 0
+    event = ""
+    async for raw in response.content:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                joined = "\n".join(data)
+                if event == "error":
+                    raise BrainError(f"openai brain: the server sent an error event: {joined[:300]}")
+                yield joined
+            data, size, event = [], 0, ""
+            continue
+        if line.startswith(":"):
+            continue  # keep-alive comment
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+            size += len(value)
+            if size > _MAX_EVENT_BYTES:
+                raise BrainError("openai brain: malformed SSE (an event over 1 MiB)")
+        elif field == "event":
+            event = value
+        elif field not in ("id", "retry"):
+            raise BrainError(f"openai brain: malformed SSE line {line[:80]!r} (expected 'data: ...')")
+    if data:  # a final event without its blank line
+        yield "\n".join(data)
+
+
+def _delta_text(data: str) -> str:
+    """The text of one chat.completion.chunk; raises BrainError for garbage or an error object."""
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise BrainError(f"openai brain: malformed SSE data (not JSON): {data[:80]!r}") from exc
+    if not isinstance(chunk, dict):
+        raise BrainError(f"openai brain: malformed SSE data (not an object): {data[:80]!r}")
+    if "error" in chunk:
+        err = chunk["error"]
+        message = err.get("message") if isinstance(err, dict) else err
+        raise BrainError(f"openai brain: the server reported an error mid-stream: {str(message)[:300]}")
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        raise BrainError(f"openai brain: malformed chunk without a choices list: {data[:80]!r}")
+    if not choices:
+        return ""  # e.g. a usage-only chunk
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    delta = choice.get("delta") or {}
+    content = delta.get("content") if isinstance(delta, dict) else None
+    if content is None and isinstance(choice.get("text"), str):  # legacy completions-style chunk
+        content = choice["text"]
+    return content if isinstance(content, str) else ""

@@ -1,0 +1,103 @@
+"""Config models for chat ingestion, moderation rules and the reply policy.
+
+The lead wires these into `streamer/config.py` (chat sources union, `moderation`, `director.policy`).
+Secrets never live here: sources name the *environment variables* that hold tokens, and read
+them when they start, so a config dump or a log line can never leak one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BackoffConfig(_Model):
+    """Exponential backoff with full jitter between failed attempts."""
+
+    initial_s: float = Field(1.0, gt=0)
+    max_s: float = Field(60.0, gt=0)
+    factor: float = Field(2.0, ge=1)
+
+
+class TwitchSourceConfig(_Model):
+    type: Literal["twitch"]
+    broadcaster_id: str = Field(min_length=1, description="numeric user id of the channel to read")
+    user_id: str = Field(min_length=1, description="numeric user id the token belongs to (reads and replies as)")
+    channel: str = Field("", description="channel login, only for display")
+    token_env: str = "TWITCH_TOKEN"
+    client_id_env: str = "TWITCH_CLIENT_ID"
+    eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    helix_url: str = "https://api.twitch.tv/helix"
+    keepalive_timeout_s: int = Field(30, ge=10, le=600)
+    cheers: bool = Field(False, description="also subscribe to channel.cheer (bits arrive with chat messages anyway)")
+    subscriptions: bool = True
+    raids: bool = True
+    replies: bool = Field(False, description="post the character's replies into Twitch chat")
+    queue_size: int = Field(2000, ge=10)
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+
+class YouTubeSourceConfig(_Model):
+    type: Literal["youtube"]
+    backend: Literal["api", "pytchat"] = "api"
+    live_chat_id: str = Field("", description="api backend: the chat to read (or give video_id)")
+    video_id: str = Field("", description="pytchat backend, or api backend to look up the live chat id")
+    api_key_env: str = "YOUTUBE_API_KEY"
+    oauth_token_env: str = "YOUTUBE_OAUTH_TOKEN"
+    api_url: str = "https://www.googleapis.com/youtube/v3"
+    max_results: int = Field(500, ge=200, le=2000)
+    min_poll_s: float = Field(1.0, ge=0, description="never poll faster than this, whatever the API says")
+    stall_timeout_s: float = Field(30.0, gt=0, description="pytchat: a read that takes longer is a stalled reader")
+    queue_size: int = Field(2000, ge=10)
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+    @model_validator(mode="after")
+    def _needs_a_chat(self) -> YouTubeSourceConfig:
+        if self.backend == "api" and not (self.live_chat_id or self.video_id):
+            raise ValueError("youtube (api backend) needs live_chat_id or video_id")
+        if self.backend == "pytchat" and not self.video_id:
+            raise ValueError("youtube (pytchat backend) needs video_id")
+        return self
+
+
+class ModerationRulesConfig(_Model):
+    """Every rule that can stop a message; each one names itself in the decision log."""
+
+    max_length: int = Field(300, ge=1, le=10000, description="longer messages are cut to this")
+    reject_length: int | None = Field(None, ge=1, description="raw messages longer than this are rejected outright")
+    banned_words: list[str] = Field(default_factory=list)
+    block_links: bool = True
+    allowed_domains: list[str] = Field(default_factory=list, description="links to these (and subdomains) pass")
+    max_char_run: int = Field(12, ge=3, description="the same character more times in a row is spam")
+    max_word_repeat_ratio: float = Field(0.6, gt=0, le=1, description="share of a long message that one word may fill")
+    reject_emote_only: bool = True
+    duplicate_window_s: float = Field(30.0, ge=0, description="the same viewer saying the same thing again")
+    copypasta_users: int = Field(4, ge=2, description="this many viewers sending one text within the window is a flood")
+    copypasta_window_s: float = Field(20.0, ge=0)
+    rate_per_minute: float = Field(6.0, gt=0, description="messages a viewer may send per minute (sustained)")
+    rate_burst: int = Field(3, ge=1)
+    languages: list[str] = Field(default_factory=list, description="allow-list of ISO 639-1 codes; empty allows all")
+    exempt_roles: list[Literal["broadcaster", "mod", "vip", "subscriber"]] = Field(
+        default_factory=lambda: ["broadcaster", "mod"],
+        description="roles that skip links/spam/duplicate/rate rules (never banned words)",
+    )
+    decision_log_size: int = Field(1000, ge=10)
+    tracked_users: int = Field(20000, ge=100, description="per-user state kept for at most this many recent viewers")
+
+
+class ReplyPolicyConfig(_Model):
+    """Which chat messages the character answers, and when."""
+
+    answer_one_in: int = Field(1, ge=1, description="answer 1 in N regular messages")
+    min_interval_s: float = Field(4.0, ge=0, description="minimum seconds between the starts of two replies")
+    paid_first: bool = True
+    mention_names: list[str] = Field(default_factory=list, description="extra names that count as a mention")
+    mods_first: bool = True
+    queue_cap: int = Field(20, ge=1, description="messages waiting for an answer; the oldest is dropped")
+    no_repeat_viewer: bool = True
+    max_wait_s: float = Field(120.0, gt=0, description="a waiting message older than this is no longer answered")

@@ -1,0 +1,182 @@
+"""RTMP output (Twitch, YouTube, nginx-rtmp) that survives the ingest server going away.
+
+The hub thread only buffers packets (:class:`ThreadedMuxSink`). The sink thread muxes FLV with
+PyAV into the stdin of a relay child process (``rtmp_relay.py``) that owns FFmpeg's RTMP
+client, so a hung connect/handshake can never freeze this process (see that module for why).
+
+Dead connections are detected three ways: FFmpeg write errors (RST, refused) end the child;
+the child's TCP watchdog shuts a socket down whose acknowledged-byte count stops moving while
+data is queued; and the parent kills a child whose stdin stops draining for ``stall_seconds``
+(``connect_timeout`` before it reported publishing).
+
+Timestamps are rebased to 0 per connection, starting on a video keyframe: each publish is a
+new stream for the server, the way OBS reconnects, so nginx-rtmp recordings and Twitch's
+ingest see a stream that starts at 0 instead of hours in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+
+from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
+from .network_sink import StatusCallback, ThreadedMuxSink, mask_url
+
+log = logging.getLogger(__name__)
+
+_RELAY = Path(__file__).with_name("rtmp_relay.py")
+
+
+class _PipeWriter:
+    """File-like for PyAV: writes to a pipe, raising TimeoutError when it does not drain."""
+
+    def __init__(self, fd: int, stall_seconds: float) -> None:
+        self.fd = fd
+        self.stall_seconds = stall_seconds
+        os.set_blocking(fd, False)
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        deadline = time.monotonic() + self.stall_seconds
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"relay did not take data for {self.stall_seconds:.1f}s")
+            _, writable, _ = select.select([], [self.fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                continue
+        return len(data)
+
+
+class _RelayConnection:
+    """One RTMP publish: a relay child and the FLV muxer feeding it."""
+
+    def __init__(self, encoder: AVEncoder, url: str, secret: str | None, stall_seconds: float,
+                 connect_timeout: float) -> None:
+        self.stall_seconds = stall_seconds
+        self.connect_timeout = connect_timeout
+        self.started = time.monotonic()
+        self.live = threading.Event()
+        self.error = ""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(_RELAY)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"url": url, "secret": secret or "", "stall_seconds": stall_seconds})
+                              .encode() + b"\n")
+        self.proc.stdin.flush()
+        self._reader = threading.Thread(target=self._read_status, daemon=True, name="stagecast-rtmp-relay")
+        self._reader.start()
+        self.failed = False
+        try:
+            self.writer = _PipeWriter(self.proc.stdin.fileno(), connect_timeout)
+            self.out = av.open(self.writer, "w", format="flv", options={"flvflags": "no_duration_filesize"})
+            video, audio = encoder.add_streams(self.out)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self.streams = {VIDEO_INDEX: video, AUDIO_INDEX: audio}
+
+    def _read_status(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if line == "live":
+                self.live.set()
+                self.writer.stall_seconds = self.stall_seconds
+            elif line.startswith("error "):
+                self.error = line[6:]
+
+    def send(self, packet: av.Packet) -> None:
+        packet.stream = self.streams[packet.stream_index]
+        try:
+            self.out.mux_one(packet)
+        except Exception:
+            self.failed = True
+            self.check()
+            raise
+
+    def check(self) -> None:
+        code = self.proc.poll()
+        if code is not None:
+            self.failed = True
+            self._reader.join(1.0)  # pick up its last status line
+            raise ConnectionError(self.error or f"relay exited with code {code}")
+        if not self.live.is_set() and time.monotonic() - self.started > self.connect_timeout:
+            self.failed = True
+            raise TimeoutError(f"not publishing after {self.connect_timeout:.0f}s")
+
+    def ready(self) -> bool:
+        return self.live.is_set()
+
+    def close(self) -> None:
+        if not self.failed:
+            try:
+                self.out.close()  # FLV trailer into the pipe, bounded by the writer's stall timeout
+            except Exception:
+                log.debug("rtmp: closing the FLV muxer failed", exc_info=True)
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(1.0 if self.failed else self.stall_seconds)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.failed:
+            try:
+                self.out.close()
+            except Exception:
+                pass
+
+
+class RtmpSink(ThreadedMuxSink):
+    """Publish the shared H.264/AAC packets to ``url`` (+ ``/stream_key``); reconnects forever."""
+
+    def __init__(
+        self,
+        url: str,
+        stream_key: str | None = None,
+        buffer_seconds: float = 10,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        name: str | None = None,
+        on_status: StatusCallback | None = None,
+        stall_seconds: float = 5.0,
+        connect_timeout: float = 10.0,
+        drain_seconds: float = 5.0,
+    ) -> None:
+        if not url.startswith(("rtmp://", "rtmps://")):
+            raise ValueError(f"RTMP url must start with rtmp:// or rtmps://, got {mask_url(url)!r}")
+        self._url = f"{url.rstrip('/')}/{stream_key}" if stream_key else url
+        self._secret = stream_key
+        self.stall_seconds = stall_seconds
+        self.connect_timeout = connect_timeout
+        super().__init__(name or f"rtmp:{self.masked_url}", buffer_seconds, backoff_initial, backoff_max,
+                         on_status, drain_seconds)
+
+    @property
+    def masked_url(self) -> str:
+        """The publish URL with the stream key replaced by ``****`` (safe to log/show)."""
+        return mask_url(self._url, self._secret)
+
+    def _connect(self, encoder: AVEncoder) -> _RelayConnection:
+        log.info("%s: connecting to %s", self.name, self.masked_url)
+        return _RelayConnection(encoder, self._url, self._secret, self.stall_seconds, self.connect_timeout)

@@ -1,0 +1,442 @@
+"""The panel's FastAPI app: static pages, the JSON API and the live WebSocket.
+
+Every `/api/*` request passes `ApiGate` before FastAPI parses anything: a missing or wrong bearer
+token is a 401, a token over its rate a 429, so neither costs more than a dict lookup. Roles are
+checked per route (403). Pages and scripts under `/`, `/static/` and `/overlays/` are public: they
+hold no data and no secrets; everything they show comes through the authenticated API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.events import EmotionCue
+from engine.state import EMOTIONS
+from streamer.panel.auth import Authenticator, Principal, bearer
+from streamer.panel.control import ActionError, ShowControl
+from streamer.panel.live import TOPICS, Client, LiveFeed
+from streamer.panel.settings import REPO_ROOT, PanelConfig
+from streamer.panel.store import AsyncPanelStore, Ban
+
+log = logging.getLogger("stagecast.panel")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+OVERLAY_DIR = REPO_ROOT / "overlays"
+WS_AUTH_TIMEOUT_S = 5.0
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+Language = Literal["en", "zh", "ja"]
+EmotionName = Literal[EMOTIONS]  # type: ignore[valid-type]
+
+
+# ----- request bodies (parsed at the edge; unknown fields are rejected by name) -------------------------
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EmotionIn(_Body):
+    emotion: EmotionName
+    intensity: float = Field(0.8, ge=0.0, le=1.0)
+    hold_s: float = Field(2.0, ge=0.0, le=60.0)
+    attack_s: float = Field(0.15, ge=0.0, le=5.0)
+    release_s: float = Field(0.6, ge=0.0, le=10.0)
+
+    def cue(self) -> EmotionCue:
+        return EmotionCue(self.emotion, self.intensity, self.hold_s, self.attack_s, self.release_s)
+
+
+class SayIn(_Body):
+    text: str = Field(min_length=1, max_length=500)
+    language: Language | None = None
+    emotion: EmotionIn | None = None
+
+
+class TimeoutIn(_Body):
+    user: str = Field(min_length=1, max_length=200)
+    seconds: int = Field(600, ge=1, le=7 * 86400)
+    reason: str = Field("", max_length=200)
+
+
+class BanIn(_Body):
+    user: str = Field(min_length=1, max_length=200)
+    reason: str = Field("", max_length=200)
+
+
+class UserIn(_Body):
+    user: str = Field(min_length=1, max_length=200)
+
+
+class BannedWordsIn(_Body):
+    words: list[Annotated[str, Field(max_length=100)]] = Field(max_length=1000)
+
+
+# ----- the gate ---------------------------------------------------------------------------------------
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *headers, *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class ApiGate:
+    """Pure ASGI: authenticate and rate-limit /api/* before routing or body parsing; add security
+    headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == "/api" or path.startswith("/api/"):
+            header = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    header = value.decode("latin-1")
+                    break
+            principal = await self.auth.authenticate(bearer(header))
+            if principal is None:
+                await _send_json(send, 401, {"detail": "missing or invalid bearer token"},
+                                 [(b"www-authenticate", b'Bearer realm="stagecast"')])
+                return
+            ok, retry = self.auth.take(principal)
+            if not ok:
+                await _send_json(send, 429, {"detail": "rate limit exceeded for this token", "retry_after_s":
+                                             round(retry, 3)}, [(b"retry-after", str(max(1, round(retry))).encode())])
+                return
+            scope.setdefault("state", {})["principal"] = principal
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in SECURITY_HEADERS if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Panel:
+    """Everything the routes need, in one place."""
+
+    def __init__(self, settings: PanelConfig, store: AsyncPanelStore, auth: Authenticator, control: ShowControl,
+                 feed: LiveFeed) -> None:
+        self.settings = settings
+        self.store = store
+        self.auth = auth
+        self.control = control
+        self.feed = feed
+
+    async def record(self, who: Principal, action: str, params: dict[str, Any], status: int, result: Any) -> None:
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+        seq = await self.store.audit(who.name, who.role, action, params, status, text[:2000])
+        self.feed.on_audit({"seq": seq, "ts": time.time(), "actor": who.name, "role": who.role, "action": action,
+                            "params": params, "status": status, "result": text[:2000]})
+        log.info("panel: %s (%s) %s -> %d", who.name, who.role, action, status)
+
+    async def act(self, who: Principal, action: str, params: dict[str, Any],
+                  fn: Callable[[], Awaitable[dict[str, Any]] | dict[str, Any]]) -> JSONResponse:
+        try:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except ActionError as exc:
+            await self.record(who, action, params, 409, str(exc))
+            return JSONResponse({"ok": False, "action": action, "detail": str(exc)}, status_code=409)
+        await self.record(who, action, params, 200, result)
+        return JSONResponse({"ok": True, "action": action, "result": result})
+
+
+def _principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # only reachable if the gate were bypassed
+        raise HTTPException(401, "missing or invalid bearer token")
+    return principal
+
+
+def need(role: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the request's principal, or 403 (recorded in the audit log for actions)."""
+
+    async def check(request: Request) -> Principal:
+        who = _principal(request)
+        if not who.allows(role):
+            if request.method != "GET":
+                panel: Panel = request.app.state.panel
+                await panel.record(who, request.url.path.removeprefix("/api/"), {}, 403, f"forbidden: needs {role}")
+            raise HTTPException(403, f"this needs the {role} role; this token has {who.role}")
+        return who
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(need("viewer"))]
+Mod = Annotated[Principal, Depends(need("mod"))]
+Admin = Annotated[Principal, Depends(need("admin"))]
+
+
+def create_app(panel: Panel) -> FastAPI:
+    app = FastAPI(title="stagecast panel", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.panel = panel
+    app.add_middleware(ApiGate, auth=panel.auth)
+
+    control = panel.control
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+            errors.append({"field": ".".join(loc) or "(body)", "msg": err.get("msg", "invalid")})
+        summary = "; ".join(f"{e['field']}: {e['msg']}" for e in errors)
+        who = getattr(request.state, "principal", None)
+        if who is not None and request.method != "GET":
+            await panel.record(who, request.url.path.removeprefix("/api/"), {}, 422, f"invalid request: {summary}")
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
+
+    # ----- pages ---------------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "panel.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if OVERLAY_DIR.is_dir():
+        app.mount("/overlays", StaticFiles(directory=OVERLAY_DIR, html=True), name="overlays")
+
+    # ----- views -----------------------------------------------------------------------------------------
+    @app.get("/api/whoami")
+    async def whoami(who: Viewer) -> dict[str, Any]:
+        return {"name": who.name, "role": who.role}
+
+    @app.get("/api/status")
+    async def status(who: Viewer) -> dict[str, Any]:
+        return panel.feed.status()
+
+    @app.get("/api/chat")
+    async def chat(who: Viewer, limit: int = 100) -> dict[str, Any]:
+        return {"items": control.chat(max(1, min(limit, 200)))}
+
+    @app.get("/api/audit")
+    async def audit(who: Mod, limit: int = 100, before: int | None = None) -> dict[str, Any]:
+        entries = await panel.store.audit_log(max(1, min(limit, 1000)), before)
+        return {"entries": [e.as_dict() for e in entries]}
+
+    @app.get("/api/preview.jpg")
+    async def preview(who: Viewer) -> Response:
+        data = await panel.feed.snapshot_jpeg()
+        if data is None:
+            raise HTTPException(503, "no frame rendered yet")
+        return Response(data, media_type="image/jpeg")
+
+    @app.get("/api/banned-words")
+    async def banned_words(who: Mod) -> dict[str, Any]:
+        return {"banned_words": control.banned_words}
+
+    # ----- mod actions -------------------------------------------------------------------------------------
+    @app.post("/api/interrupt")
+    async def interrupt(who: Mod) -> JSONResponse:
+        return await panel.act(who, "interrupt", {}, control.interrupt)
+
+    @app.post("/api/say")
+    async def say(body: SayIn, who: Mod) -> JSONResponse:
+        cue = body.emotion.cue() if body.emotion else None
+        return await panel.act(who, "say", body.model_dump(), lambda: control.say(body.text, body.language, cue))
+
+    @app.post("/api/emotion")
+    async def emotion(body: EmotionIn, who: Mod) -> JSONResponse:
+        return await panel.act(who, "emotion", body.model_dump(), lambda: control.emotion(body.cue()))
+
+    @app.post("/api/pause")
+    async def pause(who: Mod) -> JSONResponse:
+        return await panel.act(who, "pause", {}, control.pause)
+
+    @app.post("/api/resume")
+    async def resume(who: Mod) -> JSONResponse:
+        return await panel.act(who, "resume", {}, control.resume)
+
+    @app.post("/api/skip")
+    async def skip(who: Mod) -> JSONResponse:
+        return await panel.act(who, "skip", {}, control.skip)
+
+    @app.post("/api/clear")
+    async def clear(who: Mod) -> JSONResponse:
+        return await panel.act(who, "clear", {}, control.clear)
+
+    @app.post("/api/timeout")
+    async def timeout(body: TimeoutIn, who: Mod) -> JSONResponse:
+        async def run() -> dict[str, Any]:
+            result = control.timeout(body.user, body.seconds)
+            await panel.store.put_ban(Ban(body.user.casefold(), result["until"], who.name, body.reason))
+            return result
+
+        return await panel.act(who, "timeout", body.model_dump(), run)
+
+    # ----- admin actions -------------------------------------------------------------------------------------
+    @app.post("/api/ban")
+    async def ban(body: BanIn, who: Admin) -> JSONResponse:
+        async def run() -> dict[str, Any]:
+            result = control.ban(body.user)
+            await panel.store.put_ban(Ban(body.user.casefold(), None, who.name, body.reason))
+            return result
+
+        return await panel.act(who, "ban", body.model_dump(), run)
+
+    @app.post("/api/unban")
+    async def unban(body: UserIn, who: Admin) -> JSONResponse:
+        async def run() -> dict[str, Any]:
+            result = control.unban(body.user)
+            await panel.store.delete_ban(body.user.casefold())
+            return result
+
+        return await panel.act(who, "unban", body.model_dump(), run)
+
+    @app.put("/api/banned-words")
+    async def set_banned_words(body: BannedWordsIn, who: Admin) -> JSONResponse:
+        return await panel.act(who, "banned-words", body.model_dump(), lambda: control.set_banned_words(body.words))
+
+    @app.post("/api/reload")
+    async def reload(who: Admin) -> JSONResponse:
+        async def run() -> dict[str, Any]:
+            from streamer.config import ConfigError, load_config
+
+            path = panel.settings.config_path
+            if path is None:
+                raise ActionError("the show was not started from a config file; nothing to reload")
+            try:
+                config = await asyncio.to_thread(load_config, path)
+            except ConfigError as exc:
+                raise ActionError(str(exc)) from None
+            return control.apply_config(config)
+
+        return await panel.act(who, "reload", {}, run)
+
+    @app.post("/api/stop")
+    async def stop(who: Admin) -> JSONResponse:
+        return await panel.act(who, "stop", {}, control.stop)
+
+    # ----- live ---------------------------------------------------------------------------------------------
+    @app.websocket("/ws")
+    async def live(ws: WebSocket) -> None:
+        await serve_socket(panel, ws)
+
+    return app
+
+
+class _Hello(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["auth"]
+    token: str = Field(max_length=200)
+    topics: list[str] = Field(default_factory=lambda: ["status", "caption", "emotion", "chat", "audit"])
+
+
+async def serve_socket(panel: Panel, ws: WebSocket) -> None:
+    """First message must be {"type": "auth", "token": ..., "topics": [...]} within 5 s; close codes
+    4401 (no/bad token), 4429 (too many messages), 4400 (bad message)."""
+    await ws.accept()
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), WS_AUTH_TIMEOUT_S)
+        hello = _Hello.model_validate_json(raw)
+    except (TimeoutError, ValueError, KeyError):
+        await _reject(ws, 4401, "send {\"type\": \"auth\", \"token\": ...} first")
+        return
+    except WebSocketDisconnect:
+        return
+    who = await panel.auth.authenticate(hello.token)
+    if who is None:
+        await _reject(ws, 4401, "missing or invalid token")
+        return
+    topics = set(hello.topics) & TOPICS
+    if not who.allows("mod"):
+        topics.discard("audit")
+    client = Client(who, topics)
+    panel.feed.add(client)
+    try:
+        await ws.send_json({"type": "hello", "name": who.name, "role": who.role, "topics": sorted(topics)})
+        await ws.send_json(panel.feed.status())
+        await ws.send_json(panel.feed.emotion_message())
+        await ws.send_json({"type": "chat_history", "items": panel.control.chat(50)})
+        tasks = [asyncio.create_task(_pump_out(ws, client)), asyncio.create_task(_pump_in(panel, ws, client)),
+                 asyncio.create_task(_guard(panel, client)), asyncio.create_task(client.closed.wait())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if client.close_code != 1000:
+            with contextlib.suppress(Exception):
+                await ws.close(client.close_code)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        panel.feed.remove(client)
+
+
+async def _reject(ws: WebSocket, code: int, detail: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_json({"type": "error", "status": 401 if code == 4401 else 400, "detail": detail})
+        await ws.close(code)
+
+
+async def _pump_out(ws: WebSocket, client: Client) -> None:
+    while True:
+        message = await client.queue.get()
+        if isinstance(message, bytes):
+            await ws.send_bytes(message)
+            client.preview_pending = False
+        else:
+            await ws.send_text(message)
+
+
+async def _pump_in(panel: Panel, ws: WebSocket, client: Client) -> None:
+    while True:
+        try:
+            raw = await ws.receive_text()
+        except WebSocketDisconnect:
+            return
+        ok, _ = panel.auth.take(client.principal)
+        if not ok:
+            client.close_code = 4429
+            return
+        try:
+            data = json.loads(raw)
+            if data.get("type") == "topics" and isinstance(data.get("topics"), list):
+                topics = {str(t) for t in data["topics"]}
+                if not client.principal.allows("mod"):
+                    topics.discard("audit")
+                panel.feed.set_topics(client, topics)
+        except (ValueError, AttributeError):
+            client.close_code = 4400
+            return
+
+
+async def _guard(panel: Panel, client: Client) -> None:
+    """A revoked token loses its live session within the recheck interval."""
+    while True:
+        await asyncio.sleep(max(panel.auth.recheck_s, 0.5))
+        if not await panel.auth.still_valid(client.principal):
+            client.close_code = 4401
+            return

@@ -1,0 +1,180 @@
+"""Start the panel inside a running show: `handle = await start_panel(show, config.panel)`.
+
+uvicorn serves on the show's own event loop as a task. It must not take SIGINT/SIGTERM: the show
+installs its handlers with `loop.add_signal_handler`, and uvicorn's `Server.serve()` would replace
+them with its own (`signal.signal` in `capture_signals`, uvicorn >= 0.29) and re-raise the signal
+after shutdown. `EmbeddedServer` makes that context manager a no-op; the show stops the panel by
+calling `PanelHandle.close()`. The listening socket is bound here, before uvicorn starts, so a
+busy port is a clear error at startup (uvicorn itself would `sys.exit(1)` inside the show's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from streamer.events import ChatMessage, ModerationDecision
+from streamer.panel.app import Panel, create_app
+from streamer.panel.auth import Authenticator
+from streamer.panel.control import ShowControl, UserBlocks
+from streamer.panel.live import LiveFeed
+from streamer.panel.settings import PanelConfig, resolve_db_path
+from streamer.panel.store import AsyncPanelStore
+
+if TYPE_CHECKING:
+    from streamer.show import Show
+
+log = logging.getLogger("stagecast.panel")
+
+
+class PanelError(RuntimeError):
+    """The panel cannot start (port busy, database unusable); the message says why."""
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without signal handling: the host application owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class PanelHandle:
+    url: str
+    port: int
+    panel: Panel
+    server: EmbeddedServer
+    task: asyncio.Task[None]
+    _restore: list[Any] = field(default_factory=list)
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop serving (open WebSockets get 1012 from uvicorn), detach from the show, close the DB."""
+        self.server.should_exit = True
+        self.panel.feed.extra_status["closing"] = True
+        for client in list(self.panel.feed.clients):
+            client.close_code = 1001
+            client.closed.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
+        except TimeoutError:
+            log.warning("panel server did not stop in %.0f s; forcing it", timeout_s)
+            self.server.force_exit = True
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self.task, 2.0)
+        finally:
+            for undo in self._restore:
+                undo()
+            await self.panel.feed.close()
+            await self.panel.store.close()
+        log.info("panel stopped")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only when it does, and without it
+    # every response (headers and body are separate writes) waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PanelError(f"panel cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _tap_chat(show: Show, blocks: UserBlocks, feed: LiveFeed) -> Any:
+    """Route the show's chat through the block list and tell the panel about every decision.
+
+    Wraps `show.on_chat` on this instance (the show's pumps call `self.on_chat`); returns the undo."""
+    original = show.on_chat
+
+    def on_chat(message: ChatMessage) -> ModerationDecision:
+        rule = blocks.rule_for(message)
+        if rule is not None:
+            decision = ModerationDecision(False, message.text, rule, f"chat input: sender is under a {rule}")
+            show.recent_chat.append((message, decision))
+        else:
+            decision = original(message)
+        feed.on_chat(message, decision)
+        return decision
+
+    show.on_chat = on_chat  # type: ignore[method-assign]
+
+    def undo() -> None:
+        with contextlib.suppress(AttributeError):
+            del show.on_chat
+
+    return undo
+
+
+async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
+    """Open the database, attach to the show and serve. Call from inside the show's event loop."""
+    try:
+        db_path = resolve_db_path(settings.db_path)
+    except ValueError as exc:
+        raise PanelError(str(exc)) from None
+    store = AsyncPanelStore(db_path)
+    try:
+        await store.open()
+    except Exception as exc:
+        await store.close()
+        raise PanelError(f"panel database {db_path}: {exc}") from exc
+    sock: socket.socket | None = None
+    try:
+        sock = _bind(settings.host, settings.port)
+        auth = Authenticator(store, settings.rate_per_s, settings.burst, recheck_s=settings.token_recheck_s)
+        blocks = UserBlocks(show.parts.moderator)
+        for ban in await store.bans():
+            blocks.restore(ban.user, ban.until)
+        control = ShowControl(show, blocks)
+        feed = LiveFeed(show, control, settings)
+        panel = Panel(settings, store, auth, control, feed)
+        app = create_app(panel)
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # the show configured logging; uvicorn must not replace it
+            access_log=False,
+            lifespan="off",
+            ws_max_size=64 * 1024,
+            ws_ping_interval=20.0,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        # access_log=False normally silences uvicorn.access, but a handler added to it later (pytest's capture
+        # does) would turn it back on for every request; the panel never wants per-request lines
+        logging.getLogger("uvicorn.access").disabled = True
+        server = EmbeddedServer(config)
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        await store.close()
+        raise
+    feed.start()
+    undo_chat = _tap_chat(show, blocks, feed)
+    port = sock.getsockname()[1]
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits on startup failure; never let that end the show
+            log.error("panel server failed to start (exit %s)", exc.code)
+        finally:
+            sock.close()
+
+    task = asyncio.create_task(serve(), name="panel-server")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{port}/"
+    log.info("moderator panel: %s (overlays under %soverlays/)", url, url)
+    return PanelHandle(url, port, panel, server, task, [undo_chat])

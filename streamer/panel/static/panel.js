@@ -1,0 +1,277 @@
+// stagecast moderator panel. The token lives in this closure only (no cookies, no storage, no URL);
+// every piece of text from the show is inserted with textContent, never as HTML.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let token = null;
+  let me = null;
+  let ws = null;
+  let retryMs = 500;
+  let previewUrl = null;
+  let wordsDirty = false;
+  const ROLE_LEVEL = { viewer: 0, mod: 1, admin: 2 };
+
+  function el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  function fmtTime(ts) { return new Date(ts * 1000).toLocaleTimeString(); }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { Authorization: "Bearer " + token }, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const response = await fetch("/api/" + path, opts);
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    return { status: response.status, data };
+  }
+
+  function showResult(text, ok) {
+    const node = $("result");
+    node.textContent = text;
+    node.className = "small " + (ok ? "status-ok" : "status-bad");
+  }
+
+  async function act(method, path, body, describe) {
+    const { status, data } = await api(method, path, body);
+    if (status === 200 && data && data.ok) {
+      showResult(describe ? describe(data.result) : path + ": done", true);
+    } else if (status === 401) {
+      logout("session expired or token revoked");
+    } else {
+      showResult(path + " failed (" + status + "): " + ((data && data.detail) || "error"), false);
+    }
+    return { status, data };
+  }
+
+  // ----- login -------------------------------------------------------------------------------------
+  async function login(candidate) {
+    token = candidate;
+    const { status, data } = await api("GET", "whoami");
+    if (status !== 200) {
+      token = null;
+      $("login-error").textContent = status === 401 ? "That token is not valid." : "Login failed (" + status + ").";
+      return;
+    }
+    me = data;
+    $("login-error").textContent = "";
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("who").textContent = me.name + " (" + me.role + ")";
+    for (const node of document.querySelectorAll(".mod-only")) node.hidden = ROLE_LEVEL[me.role] < 1;
+    for (const node of document.querySelectorAll(".admin-only")) node.hidden = ROLE_LEVEL[me.role] < 2;
+    if (ROLE_LEVEL[me.role] >= 1) loadAudit();
+    connect();
+  }
+
+  function logout(reason) {
+    token = null;
+    me = null;
+    if (ws) { ws.onclose = null; ws.close(); ws = null; }
+    $("app").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = reason || "";
+  }
+
+  // ----- live socket ----------------------------------------------------------------------------------
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + "/ws");
+    socket.binaryType = "blob";
+    ws = socket;
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ type: "auth", token,
+        topics: ["status", "caption", "emotion", "chat", "audit", "preview"] }));
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") { showPreview(event.data); return; }
+      const msg = JSON.parse(event.data);
+      handlers[msg.type] && handlers[msg.type](msg);
+    };
+    socket.onclose = (event) => {
+      setConn("offline", "bad");
+      if (ws !== socket || token === null) return;
+      if (event.code === 4401) { logout("token rejected by the live feed"); return; }
+      setTimeout(() => { if (token !== null) connect(); }, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  function setConn(text, kind) { const n = $("conn"); n.textContent = text; n.className = "pill " + kind; }
+
+  function showPreview(blob) {
+    const url = URL.createObjectURL(blob);
+    $("preview").src = url;
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = url;
+  }
+
+  const handlers = {
+    hello: () => { retryMs = 500; setConn("live", "ok"); },
+    error: (msg) => showResult("live feed: " + msg.detail, false),
+    status: renderStatus,
+    caption: renderCaption,
+    emotion: renderEmotion,
+    chat: (msg) => addChat(msg.item, true),
+    chat_history: (msg) => { clear($("chat")); for (const item of msg.items) addChat(item, true); },
+    audit: (msg) => addAudit(msg.entry, true),
+  };
+
+  // ----- rendering ---------------------------------------------------------------------------------------
+  let caption = { speech_id: null, words: [], index: null, language: null };
+
+  function renderCaption(msg) {
+    const box = $("speech");
+    if (msg.speaking && msg.speech_id === null) return;  // a pause between words: keep the line
+    if (msg.speech_id !== null) caption = msg;
+    clear(box);
+    if (!msg.speaking) { box.dataset.state = "idle"; return; }
+    box.dataset.state = "speaking";
+    box.lang = caption.language || "";
+    const cjk = caption.language === "zh" || caption.language === "ja";
+    caption.words.forEach((word, i) => {
+      const state = caption.index === null ? "todo" : i < caption.index ? "done" : i === caption.index ? "now" : "todo";
+      box.appendChild(el("span", word, "w " + state));
+      if (!cjk) box.appendChild(document.createTextNode(" "));
+    });
+  }
+
+  function renderEmotion(msg) {
+    const box = $("emotions");
+    clear(box);
+    for (const [name, value] of Object.entries(msg.values)) {
+      box.appendChild(el("span", name + " " + value.toFixed(2)));
+      const bar = el("div", null, "bar");
+      const fill = el("div");
+      fill.style.width = Math.round(value * 100) + "%";
+      bar.appendChild(fill);
+      box.appendChild(bar);
+    }
+  }
+
+  function renderStatus(s) {
+    $("paused-pill").hidden = !s.paused;
+    const q = $("queue");
+    clear(q);
+    for (const t of s.queue) {
+      const row = el("tr");
+      for (const v of [t.id, t.priority, t.user, t.text, t.waiting_s + " s"]) row.appendChild(el("td", v));
+      q.appendChild(row);
+    }
+    const recent = $("recent");
+    clear(recent);
+    for (const t of s.recent_turns.slice().reverse()) recent.appendChild(el("li", t.id + " " + t.status + ": " + t.played_text));
+    if (s.speech) {
+      $("speech-meta").textContent = s.speech.id + " · " + s.speech.priority + " · " + s.speech.status + " · for " + s.speech.user;
+    } else {
+      $("speech-meta").textContent = "idle";
+    }
+    const h = $("health");
+    clear(h);
+    const rows = [
+      ["mode", s.mode + " " + s.video.width + "x" + s.video.height + " @ " + s.video.fps],
+      ["stream time", s.stream_s + " s (" + s.frames + " frames)"],
+      ["late frames", s.late_frames],
+      ["render errors", s.render_errors],
+      ["frame ms", "animate " + s.frame_ms.animate + " · render " + s.frame_ms.render + " · submit " + s.frame_ms.submit],
+      ["encoder ms", s.encoder.ms_median + " (queue " + s.encoder.queue + ", errors " + s.encoder.errors + ")"],
+      ["sinks", s.sinks.map((k) => k.name + ": " + k.state + (k.error ? " (" + k.error + ")" : "")).join(", ") || "none"],
+      ["chat sources", s.chat_sources.join(", ") || "none"],
+      ["dropped turns", s.dropped_turns],
+      ["panel", s.panel.clients + " clients, preview " + s.panel.preview_encode_ms + " ms"],
+    ];
+    for (const [k, v] of rows) { h.appendChild(el("dt", k)); h.appendChild(el("dd", v)); }
+    $("preview-info").textContent = "frame " + s.frames;
+    if (!wordsDirty && document.activeElement !== $("words")) $("words").value = s.banned_words.join("\n");
+    const blocked = $("blocked");
+    clear(blocked);
+    for (const b of s.blocked_users) blocked.appendChild(el("li", b.kind + ": " + b.user + (b.until ? " until " + fmtTime(b.until) : "")));
+  }
+
+  function addChat(item, prepend) {
+    const list = $("chat");
+    const li = el("li", null, item.accepted ? "accepted" : "rejected");
+    li.appendChild(el("span", item.user, "user"));
+    li.appendChild(el("span", item.text, "text"));
+    if (!item.accepted) li.appendChild(el("span", "[" + (item.rule || "blocked") + "]", "blocked"));
+    if (me && ROLE_LEVEL[me.role] >= 1) {
+      const t = el("button", "timeout 10m");
+      t.type = "button";
+      t.addEventListener("click", () => act("POST", "timeout", { user: item.user_key, seconds: 600 },
+        () => "timed out " + item.user_key));
+      li.appendChild(t);
+    }
+    if (me && ROLE_LEVEL[me.role] >= 2) {
+      const b = el("button", "ban");
+      b.type = "button";
+      b.addEventListener("click", () => act("POST", "ban", { user: item.user_key }, () => "banned " + item.user_key));
+      li.appendChild(b);
+    }
+    if (prepend) list.prepend(li); else list.appendChild(li);
+    while (list.children.length > 200) list.removeChild(list.lastChild);
+  }
+
+  function addAudit(entry, prepend) {
+    const body = $("audit");
+    const row = el("tr");
+    for (const v of [fmtTime(entry.ts), entry.actor + " (" + entry.role + ")", entry.action, entry.status, entry.result]) {
+      row.appendChild(el("td", v));
+    }
+    row.dataset.seq = entry.seq;
+    if (prepend) body.prepend(row); else body.appendChild(row);
+    while (body.children.length > 300) body.removeChild(body.lastChild);
+  }
+
+  async function loadAudit() {
+    const { status, data } = await api("GET", "audit?limit=100");
+    if (status !== 200) return;
+    clear($("audit"));
+    for (const entry of data.entries) addAudit(entry, false);
+  }
+
+  // ----- controls -------------------------------------------------------------------------------------------
+  function on(id, event, fn) { $(id).addEventListener(event, (e) => { e.preventDefault(); fn(e); }); }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    on("login-form", "submit", () => {
+      const input = $("token");
+      const candidate = input.value.trim();
+      input.value = "";  // the token must not linger in the DOM
+      login(candidate);
+    });
+    on("logout", "click", () => logout(""));
+    on("interrupt", "click", () => act("POST", "interrupt", undefined, (r) =>
+      r.was_speaking ? "interrupted at frame " + r.cut_frame + " — heard: " + (r.heard.join(" ") || "(nothing)")
+                     : "interrupt: nothing was playing"));
+    on("skip", "click", () => act("POST", "skip", undefined, (r) => "skipped " + r.skipped));
+    on("pause", "click", () => act("POST", "pause", undefined, () => "paused: the character stops taking turns"));
+    on("resume", "click", () => act("POST", "resume", undefined, () => "resumed"));
+    on("clear", "click", () => act("POST", "clear", undefined, (r) => "cleared " + r.dropped + " queued turns"));
+    on("say-form", "submit", () => {
+      const body = { text: $("say-text").value };
+      if ($("say-lang").value) body.language = $("say-lang").value;
+      if ($("say-emotion").value) body.emotion = { emotion: $("say-emotion").value, intensity: 0.8 };
+      act("POST", "say", body, (r) => "say-now queued as " + r.turn + " (" + r.language + ")").then(({ status }) => {
+        if (status === 200) $("say-text").value = "";
+      });
+    });
+    on("emotion-form", "submit", () => act("POST", "emotion", {
+      emotion: $("emo-name").value, intensity: Number($("emo-intensity").value), hold_s: Number($("emo-hold").value),
+    }, (r) => r.emotion + " " + r.intensity + " for " + r.hold_s + " s from frame " + r.start_frame));
+    $("words").addEventListener("input", () => { wordsDirty = true; });
+    on("words-form", "submit", () => {
+      const words = $("words").value.split("\n").map((w) => w.trim()).filter((w) => w);
+      act("PUT", "banned-words", { words }, (r) => "banned words: " + r.banned_words.length).then(() => { wordsDirty = false; });
+    });
+    on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user));
+    on("unban", "click", () => act("POST", "unban", { user: $("ban-user").value }, (r) => "unbanned " + r.user));
+    on("reload", "click", () => act("POST", "reload", undefined, (r) => "reloaded: " + JSON.stringify(r.changed)));
+    on("stop", "click", () => { if (confirm("Stop the show for everyone?")) act("POST", "stop", undefined, () => "stopping"); });
+  });
+})();

@@ -1,0 +1,192 @@
+"""A real Show (live mode, small picture, no recording, no chat sources) with the real panel attached,
+running on its own asyncio loop in a background thread, plus a frame hook that records what every
+frame carried. Tests talk to it over real HTTP/WebSocket and drive it with a real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.state import EMOTIONS, IDX
+from engine.timeline import FrameInputs
+from streamer.config import parse_config
+from streamer.events import ChatMessage, ModerationDecision
+from streamer.panel.attach import PanelHandle, start_panel
+from streamer.panel.settings import PanelConfig
+from streamer.panel.store import PanelStore
+from streamer.show import Show
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    n: int
+    wall: float  # time.time() when the frame was produced
+    speaking: bool
+    word: str | None
+    speech_id: int | None
+    emotions: tuple[float, ...]
+
+    @property
+    def joy(self) -> float:
+        return self.emotions[EMOTIONS.index("joy")]
+
+
+class FrameRecorder:
+    """A frame hook (runs on the frame-loop thread) that keeps every frame's essentials."""
+
+    def __init__(self) -> None:
+        self.frames: list[FrameRecord] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, n: int, inputs: FrameInputs, state: torch.Tensor) -> None:
+        start = IDX[EMOTIONS[0]]
+        record = FrameRecord(
+            n, time.time(), inputs.speaking, inputs.word.text if inputs.word else None,
+            inputs.word.speech_id if inputs.word else None,
+            tuple(state[start:start + len(EMOTIONS)].tolist()),
+        )
+        with self._cond:
+            self.frames.append(record)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[FrameRecord], bool], timeout: float = 30.0,
+                 after: int = -1) -> FrameRecord:
+        """The first frame numbered above `after` matching `predicate`, waiting for new frames as needed."""
+        deadline = time.monotonic() + timeout
+        index = 0
+        with self._cond:
+            while True:
+                while index < len(self.frames):
+                    record = self.frames[index]
+                    index += 1
+                    if record.n > after and predicate(record):
+                        return record
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no frame matched in time")
+                self._cond.wait(remaining)
+
+    def wait_frame(self, n: int, timeout: float = 30.0) -> FrameRecord:
+        return self.wait_for(lambda r: r.n >= n, timeout)
+
+    def snapshot(self) -> list[FrameRecord]:
+        with self._cond:
+            return list(self.frames)
+
+
+class LogCapture(logging.Handler):
+    """Every log line of the process while the show runs (all threads), formatted with tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def make_tokens(db: Path) -> dict[str, str]:
+    store = PanelStore(db)
+    try:
+        return {role: store.add_token(f"{role}-user", role)[1] for role in ("viewer", "mod", "admin")}
+    finally:
+        store.close()
+
+
+class ShowRunner:
+    def __init__(self, db: Path, panel: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
+        base = {"video": {"width": 256, "height": 256}, "outputs": {"recording": {"enabled": False}},
+                "director": {"cooldown_s": 0.0}}
+        base.update(config or {})
+        self.config = parse_config(base)
+        self.settings = PanelConfig(port=0, db_path=db, **(panel or {}))
+        self.recorder = FrameRecorder()
+        self.logs = LogCapture()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.show: Show | None = None
+        self.handle: PanelHandle | None = None
+        self.rc: int | None = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-show", daemon=True)
+
+    @property
+    def url(self) -> str:
+        assert self.handle is not None
+        return self.handle.url.rstrip("/")
+
+    def start(self, timeout: float = 180.0) -> ShowRunner:
+        root = logging.getLogger()
+        root.addHandler(self.logs)
+        self._old_level = root.level
+        root.setLevel(logging.DEBUG)
+        self._thread.start()
+        if not self._ready.wait(timeout) or self.error is not None:
+            raise RuntimeError(f"the show did not start: {self.error!r}")
+        return self
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.show = Show(self.config)
+        self.show.loop.hooks.append(self.recorder)
+        self.handle = await start_panel(self.show, self.settings)
+        self._ready.set()
+        try:
+            self.rc = await self.show.run()
+        finally:
+            await self.handle.close()
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+        """Run fn(*args) on the show's event loop thread and return its result."""
+        assert self.loop is not None
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def chat(self, user: str, text: str, user_id: str = "") -> ModerationDecision:
+        assert self.show is not None
+        message = ChatMessage(platform="test", user_name=user, text=text, user_id=user_id or user)
+        return self.call(lambda: self.show.on_chat(message))  # type: ignore[union-attr]
+
+    def late_frames(self) -> int:
+        assert self.show is not None
+        return self.show.loop.stats.late_frames
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.loop is not None and self.show is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.show.request_stop)
+        self._thread.join(timeout)
+        root = logging.getLogger()
+        root.removeHandler(self.logs)
+        root.setLevel(self._old_level)
+        if self._thread.is_alive():
+            raise RuntimeError("the show did not stop")
+
+    def wait_stopped(self, timeout: float = 60.0) -> None:
+        self._thread.join(timeout)

@@ -1,0 +1,178 @@
+"""The `openai` brain against a local OpenAI-compatible streaming server (tests/fakes/openai_server.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+
+import pytest
+
+from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.chunking import SentenceChunker
+from engine.brain.openai_compat import BrainError, OpenAICompatBrain
+from engine.brain.tags import split_emotion_tags
+from tests.fakes.openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.integration
+HELLO = Prompt("hello!", "en", "alex", "u1")
+
+
+async def collect(brain: OpenAICompatBrain, prompt: Prompt = HELLO, history=()) -> list[str]:
+    return [piece async for piece in brain.reply(prompt, list(history))]
+
+
+def test_streams_pieces_as_the_server_sends_them_and_tags_become_cues():
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.05, tokens_per_s=200) as server:
+            brain = OpenAICompatBrain(server.base_url, "fake-model", temperature=0.3, max_tokens=64)
+            history = [HistoryEntry("viewer", "bo", "hi all"), HistoryEntry("character", "Aiko", "Hi bo!")]
+            pieces = await collect(brain, history=history)
+            await brain.aclose()
+            return server, pieces
+
+    server, pieces = asyncio.run(main())
+    assert len(pieces) > 5  # streamed, not one blob
+    assert "".join(pieces) == "[joy] Hi alex! Thanks for coming by. I'm really happy you're here today."
+    record = server.requests[0]
+    assert record.completed and not record.disconnected.is_set()
+    body = record.body
+    assert body["stream"] is True and body["model"] == "fake-model"
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 64
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert body["messages"][-1]["content"] == "alex: hello!"
+    assert "Answer in English" in record.system_prompt and "[joy]" in record.system_prompt
+    assert record.authorization is None  # no key configured, none sent
+
+    chunker = SentenceChunker(language="en")
+    sentences = [s for p in pieces for s in chunker.feed(p)] + chunker.flush()
+    cues, text = split_emotion_tags(sentences[0])
+    assert [c.emotion for c in cues] == ["joy"] and text == "Hi alex!"
+
+
+def test_api_key_comes_from_the_named_env_var_and_never_shows(monkeypatch):
+    monkeypatch.setenv("STAGECAST_TEST_KEY", "sk-secret-123")
+
+    async def main():
+        async with FakeOpenAIServer(mode="http401") as server:
+            brain = OpenAICompatBrain(server.base_url, "m", api_key_env="STAGECAST_TEST_KEY")
+            with pytest.raises(BrainError) as info:
+                await collect(brain)
+            await brain.aclose()
+            return server, brain, info.value
+
+    server, brain, error = asyncio.run(main())
+    assert server.requests[0].authorization == "Bearer sk-secret-123"
+    assert "401" in str(error) and "invalid api key" in str(error)
+    assert "sk-secret" not in str(error) and "sk-secret" not in repr(brain)
+
+
+def test_missing_key_variable_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("STAGECAST_NO_SUCH_KEY", raising=False)
+    with pytest.raises(BrainError, match="STAGECAST_NO_SUCH_KEY"):
+        OpenAICompatBrain("http://127.0.0.1:9/v1", "m", api_key_env="STAGECAST_NO_SUCH_KEY")
+
+
+def test_cancelling_the_consumer_mid_reply_closes_the_http_stream():
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.01, tokens_per_s=20) as server:
+            brain = OpenAICompatBrain(server.base_url, "m")
+            got: list[str] = []
+            first = asyncio.Event()
+
+            async def consume():
+                async for piece in brain.reply(HELLO, []):
+                    got.append(piece)
+                    first.set()
+
+            task = asyncio.create_task(consume())
+            await asyncio.wait_for(first.wait(), 5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            record = server.requests[0]
+            await asyncio.wait_for(record.disconnected.wait(), 2)  # the server saw the client go
+            await brain.aclose()
+            return record, got
+
+    record, got = asyncio.run(main())
+    assert record.disconnected.is_set() and not record.completed
+    assert record.tokens_sent < 13 and len(got) >= 1
+
+
+def test_consumer_that_stops_iterating_closes_the_stream():
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.01, tokens_per_s=20) as server:
+            brain = OpenAICompatBrain(server.base_url, "m")
+            async with contextlib.aclosing(brain.reply(HELLO, [])) as stream:
+                async for _ in stream:
+                    break  # e.g. output moderation rejected the reply
+            await asyncio.wait_for(server.requests[0].disconnected.wait(), 2)
+            # and without aclosing: dropping the generator lets the loop's finalizer close it
+            gen = brain.reply(HELLO, [])
+            await gen.__anext__()
+            del gen
+            gc.collect()
+            await asyncio.wait_for(server.requests[1].disconnected.wait(), 2)
+            await brain.aclose()
+            return server.requests
+
+    requests = asyncio.run(main())
+    assert all(r.disconnected.is_set() and not r.completed for r in requests)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("http500", "HTTP 500 server error"),
+        ("garbage", "malformed SSE data"),
+        ("bad-field", "malformed SSE line"),
+        ("error-event", "model overloaded"),
+        ("truncate", "broke off"),
+    ],
+)
+def test_server_failures_raise_brain_errors_that_say_why(mode, message):
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.0, tokens_per_s=500, mode=mode) as server:
+            brain = OpenAICompatBrain(server.base_url, "m")
+            got: list[str] = []
+            with pytest.raises(BrainError) as info:
+                async for piece in brain.reply(HELLO, []):
+                    got.append(piece)
+            await brain.aclose()
+            return info.value, got
+
+    error, got = asyncio.run(main())
+    assert message in str(error)
+    if mode != "http500":
+        assert got  # what arrived before the failure was already handed on
+
+
+def test_stream_without_done_keeps_the_text_and_json_replies_are_accepted():
+    async def main():
+        out = {}
+        for mode in ("no-done", "json"):
+            async with FakeOpenAIServer(ttft_s=0.0, tokens_per_s=500, mode=mode) as server:
+                brain = OpenAICompatBrain(server.base_url, "m")
+                out[mode] = "".join(await collect(brain))
+                await brain.aclose()
+        return out
+
+    out = asyncio.run(main())
+    assert out["no-done"] == out["json"] == "[joy] Hi alex! Thanks for coming by. I'm really happy you're here today."
+
+
+def test_unreachable_server_is_a_brain_error():
+    async def main():
+        server = FakeOpenAIServer()
+        async with server:
+            url = server.base_url  # a port that was just free, now closed again
+        brain = OpenAICompatBrain(url, "m", connect_timeout_s=1.0)
+        try:
+            with pytest.raises(BrainError, match="cannot reach"):
+                await collect(brain)
+        finally:
+            await brain.aclose()
+
+    asyncio.run(main())
