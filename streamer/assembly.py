@@ -1,18 +1,24 @@
-"""Build the engine parts of a show from config (shared by `run` and `render`)."""
+"""Build the engine parts of a show from config (shared by `run`, `render` and the benchmarks)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 
 from engine.animator import Animator
+from engine.brain.base import Brain
+from engine.brain.persona import Persona
 from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
+from engine.memory import Memory, MemoryLimits
 from engine.render.procedural import ProceduralRenderer
 from engine.timeline import Timeline
+from engine.voice.base import Voice
 from engine.voice.espeak import EspeakVoice
-from streamer.config import StagecastConfig
+from engine.voice.router import LanguageRouter
+from streamer.config import CharacterConfig, StagecastConfig
 from streamer.moderation import Moderator
 from streamer.outputs.encoder import EncoderSettings
 
@@ -23,36 +29,90 @@ class EngineParts:
     timeline: Timeline
     animator: Animator
     renderer: ProceduralRenderer
-    voice: EspeakVoice
-    brain: ScriptedBrain
+    voice: Voice
+    brain: Brain
     moderator: Moderator
+    memory: Memory | None = None
 
 
 def configure_torch_threads(threads: int | None = None) -> None:
     """Leave a core for the encoder: on small machines torch's default oversubscribes."""
-    import os
-
     cores = os.cpu_count() or 2
     torch.set_num_threads(threads or max(1, cores // 2 if cores <= 4 else cores - 2))
 
 
-def build_engine(config: StagecastConfig, seed: int | None = None) -> EngineParts:
+def build_voice(character: CharacterConfig, sample_rate: int) -> Voice:
+    """espeak always (it also times the neural voices); other voices per language on top."""
+    espeak = EspeakVoice(sample_rate=sample_rate, voices=character.voices or None,
+                         rate_wpm=character.speech_rate_wpm, pitch=character.pitch)
+    wanted = dict.fromkeys(("en", "zh", "ja"), character.voice) | character.voice_by_language
+    if set(wanted.values()) == {"espeak"}:
+        return espeak
+    built: dict[str, Voice] = {"espeak": espeak}
+
+    def make(name: str) -> Voice:
+        if name not in built:
+            if name == "piper":
+                from engine.voice.piper import PiperVoice
+
+                p = character.piper
+                built[name] = PiperVoice(sample_rate, model_path=p.model_path, config_path=p.config_path,
+                                         package=p.package, languages=tuple(p.languages),
+                                         length_scale=p.length_scale, timing_voice=espeak)
+            elif name == "kokoro-ja":
+                from engine.voice.kokoro import KokoroJaVoice
+
+                built[name] = KokoroJaVoice(sample_rate, character.kokoro_ja.voice, character.kokoro_ja.speed,
+                                            timing_voice=espeak)
+            elif name == "coqui":
+                from engine.voice.coqui import CoquiXttsVoice
+
+                assert character.coqui is not None
+                c = character.coqui
+                built[name] = CoquiXttsVoice(c.model_dir, c.speaker_wav, sample_rate, c.device, timing_voice=espeak)
+        return built[name]
+
+    return LanguageRouter({lang: make(name) for lang, name in wanted.items()}, default=espeak)
+
+
+def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:
+    if character.brain == "scripted":
+        return ScriptedBrain(character.name)
+    persona = Persona.load(character.persona) if character.persona else Persona(name=character.name)
+    context = memory.context_for if memory is not None else None
+    if character.brain == "openai":
+        from engine.brain.openai_compat import OpenAICompatBrain
+
+        o = character.openai
+        return OpenAICompatBrain(o.base_url, o.model, api_key_env=o.api_key_env, persona=persona, context=context,
+                                 temperature=o.temperature, max_tokens=o.max_tokens, timeout_s=o.timeout_s,
+                                 connect_timeout_s=o.connect_timeout_s, read_timeout_s=o.read_timeout_s)
+    from engine.brain.llama_local import LlamaLocalBrain
+
+    ll = character.llama
+    return LlamaLocalBrain(ll.model_path, model_package=ll.model_package, persona=persona, context=context,
+                           temperature=ll.temperature, max_tokens=ll.max_tokens, n_ctx=ll.n_ctx,
+                           n_threads=ll.n_threads)
+
+
+def build_engine(config: StagecastConfig, seed: int | None = None, with_memory: bool = False) -> EngineParts:
+    """`with_memory` opens the SQLite memory (the live show); offline renders stay stateless."""
     timebase = TimeBase(config.video.fps, config.audio.sample_rate)
     character = config.character
-    voice = EspeakVoice(
-        sample_rate=timebase.sample_rate,
-        voices=character.voices or None,
-        rate_wpm=character.speech_rate_wpm,
-        pitch=character.pitch,
-    )
+    memory = None
+    if with_memory and character.memory.enabled:
+        m = character.memory
+        memory = Memory(m.path, MemoryLimits(window_turns=m.window_turns, max_summaries=m.max_summaries,
+                                             max_viewers=m.max_viewers, max_bytes=m.max_bytes))
     return EngineParts(
         timebase=timebase,
         timeline=Timeline(timebase),
         animator=Animator(timebase.fps, seed=config.show.seed if seed is None else seed),
         renderer=ProceduralRenderer(config.video.width, config.video.height),
-        voice=voice,
-        brain=ScriptedBrain(character.name),
+        voice=build_voice(character, timebase.sample_rate),
+        brain=build_brain(character, memory),
         moderator=Moderator(rules=config.moderation),
+        memory=memory,
     )
 
 

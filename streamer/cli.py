@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-c", "--config", type=Path, default=None)
     render.add_argument("--seed", type=int, default=None)
     render.set_defaults(func=cmd_render)
+
+    from streamer.panel.tokens_cli import register as register_token_commands
+
+    register_token_commands(sub)
     return parser
 
 

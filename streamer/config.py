@@ -15,12 +15,22 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streamer.character_config import (
+    CoquiVoiceConfig,
+    KokoroJaVoiceConfig,
+    LlamaBrainConfig,
+    MemoryConfig,
+    OpenAIBrainConfig,
+    PiperVoiceConfig,
+    VoiceName,
+)
 from streamer.chat.config import (
     ModerationRulesConfig,
     ReplyPolicyConfig,
     TwitchSourceConfig,
     YouTubeSourceConfig,
 )
+from streamer.panel.settings import PanelConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
@@ -53,11 +63,28 @@ class ShowConfig(_Model):
 class CharacterConfig(_Model):
     name: str = "Aiko"
     appearance: Literal["procedural"] = "procedural"
-    brain: Literal["scripted"] = "scripted"
-    voice: Literal["espeak"] = "espeak"
+    brain: Literal["scripted", "openai", "llama"] = "scripted"
+    voice: VoiceName = "espeak"
+    voice_by_language: dict[str, VoiceName] = Field(default_factory=dict, description="e.g. {ja: kokoro-ja}")
     voices: dict[str, str] = Field(default_factory=dict, description="language -> espeak voice name")
     speech_rate_wpm: int = Field(165, ge=80, le=450)
     pitch: int = Field(50, ge=0, le=99)
+    persona: Path | None = Field(None, description="persona YAML for the LLM brains (name, prompt, style, ...)")
+    openai: OpenAIBrainConfig = Field(default_factory=OpenAIBrainConfig)
+    llama: LlamaBrainConfig = Field(default_factory=LlamaBrainConfig)
+    piper: PiperVoiceConfig = Field(default_factory=PiperVoiceConfig)
+    kokoro_ja: KokoroJaVoiceConfig = Field(default_factory=KokoroJaVoiceConfig)
+    coqui: CoquiVoiceConfig | None = None
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+
+    @model_validator(mode="after")
+    def _backends_have_what_they_need(self) -> CharacterConfig:
+        if self.brain == "llama" and not (self.llama.model_path or self.llama.model_package):
+            raise ValueError("character.llama: the llama brain needs model_path or model_package")
+        uses = {self.voice, *self.voice_by_language.values()}
+        if "coqui" in uses and self.coqui is None:
+            raise ValueError("character.coqui: the coqui voice needs model_dir and speaker_wav")
+        return self
 
 
 class ReplaySourceConfig(_Model):
@@ -142,6 +169,7 @@ class StagecastConfig(_Model):
     moderation: ModerationRulesConfig = Field(default_factory=ModerationRulesConfig)
     director: DirectorConfig = Field(default_factory=DirectorConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    panel: PanelConfig = Field(default_factory=PanelConfig)
 
     @model_validator(mode="after")
     def _samples_per_frame_is_integer(self) -> StagecastConfig:
@@ -220,6 +248,16 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
     for src in config.chat.sources:
         if isinstance(src, ReplaySourceConfig) and not src.path.is_absolute():
             src.path = (base_dir / src.path).resolve()
+    ch = config.character
+    for holder, attr in ((ch, "persona"), (ch.llama, "model_path"), (ch.piper, "model_path"),
+                         (ch.piper, "config_path"), (ch.coqui, "model_dir"), (ch.coqui, "speaker_wav")):
+        value = getattr(holder, attr, None) if holder is not None else None
+        if value is not None and not value.is_absolute():
+            setattr(holder, attr, (base_dir / value).resolve())
+    if not ch.memory.path.is_absolute():
+        ch.memory.path = (Path.cwd() / ch.memory.path).resolve()
+    if config.panel.db_path is not None and not config.panel.db_path.is_absolute():
+        config.panel.db_path = (base_dir / config.panel.db_path).resolve()
 
 
 def load_config(path: Path | str | None = None) -> StagecastConfig:
@@ -237,4 +275,6 @@ def load_config(path: Path | str | None = None) -> StagecastConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(data, str(path), path.resolve().parent)
+    config = parse_config(data, str(path), path.resolve().parent)
+    config.panel.config_path = path.resolve()  # the panel's admin "reload" re-reads this file
+    return config

@@ -10,6 +10,7 @@ what viewers heard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -25,6 +26,7 @@ from engine.brain.chunking import SentenceChunker
 from engine.brain.tags import split_emotion_tags
 from engine.events import EmotionCue, SpeechEnded
 from engine.language import detect_language, reply_language
+from engine.memory import Memory
 from engine.timeline import ScheduledSpeech, Timeline
 from engine.voice.base import Voice
 from streamer.events import ChatMessage
@@ -71,6 +73,7 @@ class Director:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        memory: Memory | None = None,
     ) -> None:
         self.timeline = timeline
         self.brain = brain
@@ -95,6 +98,11 @@ class Director:
         # like live mode at any speed.
         self._clock = clock
         self._sleep = sleep
+        self.memory = memory
+        self._memory_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory")
+        self._pending_memory: asyncio.Future[None] | None = None
+        if memory is not None:
+            self.history.extend(memory.recent(history_cap))  # pick up where the last stream left off
 
     # ----- input -----------------------------------------------------------------------------------
     def submit_chat(self, message: ChatMessage) -> Turn | None:
@@ -253,16 +261,22 @@ class Director:
         turn.played_text = self._join([s.speech.text for s in turn.scheduled], turn.prompt.language)
 
     async def _sentences(self, turn: Turn) -> AsyncIterator[str]:
-        chunker = SentenceChunker()
+        chunker = SentenceChunker(language=turn.prompt.language)
         if turn.verbatim:
             for sentence in chunker.feed(turn.prompt.text) + chunker.flush():
                 yield sentence
             return
-        async for piece in self.brain.reply(turn.prompt, list(self.history)):
-            for sentence in chunker.feed(piece):
-                yield sentence
+        # aclosing: leaving early (interrupt, failure) closes the brain's stream, e.g. its HTTP response
+        async with contextlib.aclosing(self.brain.reply(turn.prompt, list(self.history))) as stream:
+            async for piece in stream:
+                for sentence in chunker.feed(piece):
+                    yield sentence
         for sentence in chunker.flush():
             yield sentence
+
+    def close(self) -> None:
+        """Finish pending memory writes (call after the run task ended)."""
+        self._memory_executor.shutdown(wait=True)
 
     # ----- bookkeeping ---------------------------------------------------------------------------------
     def _settle_played(self, turn: Turn, cut: list[SpeechEnded]) -> None:
@@ -275,10 +289,28 @@ class Director:
         return ("" if language in ("zh", "ja") else " ").join(pieces)
 
     def _remember(self, turn: Turn) -> None:
+        """History (and long-term memory) keep what viewers said and what they actually heard."""
+        prompt = turn.prompt
         if not turn.verbatim:
-            self.history.append(HistoryEntry("viewer", turn.prompt.user_name, turn.prompt.text))
+            self.history.append(HistoryEntry("viewer", prompt.user_name, prompt.text))
         if turn.played_text:
             self.history.append(HistoryEntry("character", self.character_name, turn.played_text))
+        if self.memory is not None:
+            self._pending_memory = asyncio.get_running_loop().run_in_executor(
+                self._memory_executor, self._store_memory, turn)
+
+    def _store_memory(self, turn: Turn) -> None:
+        assert self.memory is not None
+        prompt = turn.prompt
+        try:
+            if not turn.verbatim:
+                self.memory.add_viewer_message(prompt.user_id or prompt.user_name, prompt.user_name, prompt.text,
+                                               prompt.language)
+            if turn.played_text:
+                self.memory.add_character_reply(turn.played_text, self.character_name, prompt.language,
+                                                 prompt.user_id)
+        except Exception:
+            log.exception("memory write failed; the show goes on")
 
     def _finish(self, turn: Turn, status: str) -> None:
         """Settle a turn once; later calls are no-ops."""

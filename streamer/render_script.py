@@ -152,10 +152,14 @@ def render_script(
     hasher = _Hasher(hub)
     loop: FrameLoop
 
+    last_busy = [0]
+
     def before_frame(n: int) -> None:
         for action in actions.pop(n, []):
             action()
-        if n >= last_action and timeline.busy_until_frame() + tail <= n + 1:
+        if timeline.busy_until_frame() > n:  # speech still due at or after this frame
+            last_busy[0] = n
+        if n >= last_action and n - last_busy[0] >= tail:
             loop.stop()
 
     loop = FrameLoop(FrameClock(tb, virtual=True), timeline, parts.animator, parts.renderer, hasher,

@@ -37,8 +37,10 @@ class Show:
     def __init__(self, config: StagecastConfig, extra_sinks: list[object] | None = None) -> None:
         configure_torch_threads()
         self.config = config
-        self.parts = build_engine(config)
-        self.parts.voice.warmup()  # load the zh/ja text front-ends now, not on the first reply
+        self.parts = build_engine(config, with_memory=True)
+        warmup = getattr(self.parts.voice, "warmup", None)
+        if warmup is not None:
+            warmup()  # load the zh/ja text front-ends now, not on the first reply
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.director = Director(
@@ -51,6 +53,7 @@ class Show:
             queue_cap=config.director.queue_cap,
             clock=self.stream_seconds,
             sleep=self.sleep_for,
+            memory=self.parts.memory,
         )
         self.health: dict[str, Health] = {}
         sinks, frame_sinks = build_sinks(config, on_status=self._sink_status)
@@ -164,6 +167,14 @@ class Show:
         mode = "virtual" if self.clock.virtual else "live"
         log.info("show starting (%s mode, %dx%d @ %d fps)", mode, self.config.video.width,
                  self.config.video.height, self.timebase.fps)
+        self.panel = None
+        if self.config.panel.enabled:
+            from streamer.panel.attach import PanelError, start_panel
+
+            try:
+                self.panel = await start_panel(self, self.config.panel)
+            except PanelError as exc:
+                log.error("%s; running without the panel", exc)
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.director.run(), name="director")]
         tasks += [asyncio.create_task(self._pump(s), name=f"chat:{s.name}") for s in self.sources]
         tasks.append(asyncio.create_task(self.policy.feed(self.director.submit_chat), name="reply-policy"))
@@ -174,6 +185,8 @@ class Show:
         try:
             await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if self.panel is not None:
+                await self.panel.close()
             stopped.cancel()
             self.loop.stop()
             for task in tasks:
@@ -181,6 +194,12 @@ class Show:
             await asyncio.gather(*tasks, return_exceptions=True)
             await finished
             await asyncio.to_thread(self.hub.close)
+            aclose = getattr(self.parts.brain, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await asyncio.to_thread(self.director.close)
+            if self.parts.memory is not None:
+                self.parts.memory.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)

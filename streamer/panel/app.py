@@ -288,8 +288,8 @@ def create_app(panel: Panel) -> FastAPI:
     @app.post("/api/timeout")
     async def timeout(body: TimeoutIn, who: Mod) -> JSONResponse:
         async def run() -> dict[str, Any]:
-            result = control.timeout(body.user, body.seconds)
-            await panel.store.put_ban(Ban(body.user.casefold(), result["until"], who.name, body.reason))
+            result = control.timeout(body.user, body.seconds, body.reason)
+            await panel.store.put_ban(Ban(body.user, result["until"], who.name, body.reason))
             return result
 
         return await panel.act(who, "timeout", body.model_dump(), run)
@@ -298,8 +298,8 @@ def create_app(panel: Panel) -> FastAPI:
     @app.post("/api/ban")
     async def ban(body: BanIn, who: Admin) -> JSONResponse:
         async def run() -> dict[str, Any]:
-            result = control.ban(body.user)
-            await panel.store.put_ban(Ban(body.user.casefold(), None, who.name, body.reason))
+            result = control.ban(body.user, body.reason)
+            await panel.store.put_ban(Ban(body.user, None, who.name, body.reason))
             return result
 
         return await panel.act(who, "ban", body.model_dump(), run)
@@ -308,7 +308,7 @@ def create_app(panel: Panel) -> FastAPI:
     async def unban(body: UserIn, who: Admin) -> JSONResponse:
         async def run() -> dict[str, Any]:
             result = control.unban(body.user)
-            await panel.store.delete_ban(body.user.casefold())
+            await panel.store.delete_ban(body.user)
             return result
 
         return await panel.act(who, "unban", body.model_dump(), run)

@@ -42,8 +42,11 @@ class EmbeddedServer(uvicorn.Server):
     """uvicorn without signal handling: the host application owns SIGINT/SIGTERM."""
 
     @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
+    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
         yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29 (harmless on newer versions)
+        pass
 
 
 @dataclass
@@ -95,13 +98,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _tap_chat(show: Show, blocks: UserBlocks, feed: LiveFeed) -> Any:
-    """Route the show's chat through the block list and tell the panel about every decision.
+    """Tell the panel about every chat decision (and apply the block list where the Moderator cannot).
 
     Wraps `show.on_chat` on this instance (the show's pumps call `self.on_chat`); returns the undo."""
     original = show.on_chat
 
     def on_chat(message: ChatMessage) -> ModerationDecision:
-        rule = blocks.rule_for(message)
+        rule = blocks.rule_for(message) if blocks.enforce else None
         if rule is not None:
             decision = ModerationDecision(False, message.text, rule, f"chat input: sender is under a {rule}")
             show.recent_chat.append((message, decision))
@@ -137,7 +140,7 @@ async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
         auth = Authenticator(store, settings.rate_per_s, settings.burst, recheck_s=settings.token_recheck_s)
         blocks = UserBlocks(show.parts.moderator)
         for ban in await store.bans():
-            blocks.restore(ban.user, ban.until)
+            blocks.restore(ban.user, ban.until, ban.reason)
         control = ShowControl(show, blocks)
         feed = LiveFeed(show, control, settings)
         panel = Panel(settings, store, auth, control, feed)

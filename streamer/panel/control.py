@@ -44,40 +44,39 @@ def primary_key(message: ChatMessage) -> str:
 
 
 class UserBlocks:
-    """Banned and timed-out viewers, checked before the moderator sees a message.
+    """Banned and timed-out viewers as the panel knows them (persisted by the app in SQLite).
 
-    An adapter: where `Moderator.block_user` / `unblock_user` exist they are called as well, but this
-    set is what the panel's chat tap enforces, so bans work whichever moderation version is running."""
+    Where the Moderator has the ban API (`ban(user_key, reason)`, `timeout(user_key, seconds, reason)`,
+    `unban(user_key)`), every block is handed to it and the Moderator enforces it in `check_message`.
+    Otherwise this class is the adapter: `enforce` is True and the panel's chat tap rejects blocked
+    senders itself (matching platform:id, platform:name or the plain name)."""
 
     def __init__(self, moderator: Any, clock: Callable[[], float] = time.time) -> None:
         self.moderator = moderator
         self.clock = clock
+        self.delegate = all(callable(getattr(moderator, name, None)) for name in ("ban", "timeout", "unban"))
+        self.enforce = not self.delegate
         self._until: dict[str, float | None] = {}  # casefolded user -> wall-clock expiry (None: ban)
 
-    def block(self, user: str, seconds: float | None) -> float | None:
+    def block(self, user: str, seconds: float | None, reason: str = "") -> float | None:
         until = None if seconds is None else self.clock() + seconds
         self._until[user.casefold()] = until
-        delegate = getattr(self.moderator, "block_user", None)
-        if callable(delegate):
-            try:
-                delegate(user, seconds)
-            except TypeError:
-                log.warning("Moderator.block_user has an unexpected signature; the panel's block list still applies")
+        if self.delegate:
+            if seconds is None:
+                self.moderator.ban(user, reason)
+            else:
+                self.moderator.timeout(user, seconds, reason)
         return until
 
-    def restore(self, user: str, until: float | None) -> None:
-        """Re-apply a ban loaded from the database (no delegate call for expired timeouts)."""
+    def restore(self, user: str, until: float | None, reason: str = "") -> None:
+        """Re-apply a block loaded from the database (expired timeouts are dropped)."""
         if until is None or until > self.clock():
-            self.block(user, None if until is None else until - self.clock())
+            self.block(user, None if until is None else until - self.clock(), reason)
 
     def unblock(self, user: str) -> bool:
         found = self._until.pop(user.casefold(), 0.0) != 0.0
-        delegate = getattr(self.moderator, "unblock_user", None)
-        if callable(delegate):
-            try:
-                delegate(user)
-            except TypeError:
-                log.warning("Moderator.unblock_user has an unexpected signature")
+        if self.delegate:
+            found = bool(self.moderator.unban(user)) or found
         return found
 
     def rule_for(self, message: ChatMessage) -> str | None:
@@ -176,12 +175,12 @@ class ShowControl:
     def clear(self) -> dict[str, Any]:
         return {"dropped": self.show.director.clear()}
 
-    def timeout(self, user: str, seconds: float) -> dict[str, Any]:
-        return {"user": user, "until": self.blocks.block(user, seconds)}
+    def timeout(self, user: str, seconds: float, reason: str = "") -> dict[str, Any]:
+        return {"user": user, "until": self.blocks.block(user, seconds, reason)}
 
     # ----- admin actions ---------------------------------------------------------------------------
-    def ban(self, user: str) -> dict[str, Any]:
-        self.blocks.block(user, None)
+    def ban(self, user: str, reason: str = "") -> dict[str, Any]:
+        self.blocks.block(user, None, reason)
         return {"user": user, "until": None}
 
     def unban(self, user: str) -> dict[str, Any]:

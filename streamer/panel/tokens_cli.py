@@ -29,7 +29,11 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _open(args: argparse.Namespace) -> PanelStore:
-    return PanelStore(_db_path(args))
+    try:
+        return PanelStore(_db_path(args))
+    except ValueError as exc:  # e.g. a database path inside the repository
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -109,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stagecast")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ValueError as exc:  # e.g. a database path inside the repository
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return int(args.func(args))
 
 
 if __name__ == "__main__":
