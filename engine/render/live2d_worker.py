@@ -1,0 +1,254 @@
+"""The Live2D GL worker: a child process that owns the only OpenGL context Live2D ever sees.
+
+Run as a script (`python live2d_worker.py`), never imported by the show: it imports only the
+standard library, numpy, live2d-py and PyOpenGL, in that order, so nothing can load GL before
+`live2d` (loading GL first makes `LoadModelJson` abort with `std::bad_alloc`). That ordering lives
+in `_import_gl()` and nowhere else. A process rather than a thread also means a model that makes
+the Cubism core abort takes down this worker, not the stream, and the parent reports why.
+
+Protocol: `multiprocessing.connection` messages (pickled tuples) on the stdin/stdout pipes;
+the real stdout is moved to stderr first because live2d-py prints banners and logs there.
+Pixels go through shared memory: the parent names a block, the worker `glReadPixels` into it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from multiprocessing import resource_tracker, shared_memory
+from multiprocessing.connection import Connection
+from typing import Any
+
+EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
+SET, ADD, MULT = "set", "add", "mult"
+
+
+def _import_gl() -> tuple[Any, Any, Any]:
+    """Import live2d first, then PyOpenGL with the EGL platform. The one place this order is decided."""
+    os.environ["PYOPENGL_PLATFORM"] = "egl"
+    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+    import live2d  # noqa: I001  (must precede every GL import)
+    from OpenGL import EGL, GL
+
+    return live2d, EGL, GL
+
+
+class GLTarget:
+    """A headless EGL context (surfaceless, or a 1x1 pbuffer) with an RGBA8 framebuffer object of the output size."""
+
+    def __init__(self, EGL: Any, GL: Any, width: int, height: int) -> None:
+        import ctypes
+
+        self.EGL, self.GL, self.width, self.height = EGL, GL, width, height
+        self.display = EGL.eglGetDisplay(EGL.EGL_DEFAULT_DISPLAY)
+        major, minor = EGL.EGLint(), EGL.EGLint()
+        if not EGL.eglInitialize(self.display, ctypes.pointer(major), ctypes.pointer(minor)):
+            raise RuntimeError("eglInitialize failed (is Mesa's libegl-mesa0 installed?)")
+        self.egl_version = f"{major.value}.{minor.value}"
+        attrs = [EGL.EGL_SURFACE_TYPE, EGL.EGL_PBUFFER_BIT, EGL.EGL_RENDERABLE_TYPE, EGL.EGL_OPENGL_BIT]
+        for size in (EGL.EGL_RED_SIZE, EGL.EGL_GREEN_SIZE, EGL.EGL_BLUE_SIZE, EGL.EGL_ALPHA_SIZE):
+            attrs += [size, 8]
+        attrs.append(EGL.EGL_NONE)
+        config, count = EGL.EGLConfig(), EGL.EGLint()
+        arr = (EGL.EGLint * len(attrs))(*attrs)
+        if not EGL.eglChooseConfig(self.display, arr, ctypes.pointer(config), 1, ctypes.pointer(count)) or not count.value:
+            raise RuntimeError("no EGL config with desktop OpenGL and 8-bit RGBA")
+        EGL.eglBindAPI(EGL.EGL_OPENGL_API)
+        self.context = EGL.eglCreateContext(self.display, config, EGL.EGL_NO_CONTEXT, None)
+        if not self.context:
+            raise RuntimeError("eglCreateContext failed")
+        self.surface = EGL.EGL_NO_SURFACE
+        if not EGL.eglMakeCurrent(self.display, self.surface, self.surface, self.context):
+            pb = (EGL.EGLint * 5)(EGL.EGL_WIDTH, 1, EGL.EGL_HEIGHT, 1, EGL.EGL_NONE)
+            self.surface = EGL.eglCreatePbufferSurface(self.display, config, pb)
+            if not EGL.eglMakeCurrent(self.display, self.surface, self.surface, self.context):
+                raise RuntimeError("eglMakeCurrent failed for both surfaceless and pbuffer")
+        self.renderer = GL.glGetString(GL.GL_RENDERER).decode()
+        self.version = GL.glGetString(GL.GL_VERSION).decode()
+        self.fbo = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        self.rbo = GL.glGenRenderbuffers(1)
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rbo)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, width, height)
+        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, self.rbo)
+        if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise RuntimeError("framebuffer object incomplete")
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+
+    def begin(self, background: tuple[float, float, float]) -> None:
+        """Bind our framebuffer and clear it to the opaque background: Cubism's premultiplied blending composites onto it."""
+        GL = self.GL
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glViewport(0, 0, self.width, self.height)
+        GL.glClearColor(background[0], background[1], background[2], 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+
+    def read(self, out: Any) -> None:
+        """Read the framebuffer (bottom row first, RGBA) into a [H, W, 4] uint8 array."""
+        GL = self.GL
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, out)
+
+
+def _linear_textures(GL: Any, first: int = 1, last: int = 256) -> int:
+    """Switch the model's textures from trilinear mipmapping to bilinear: the same picture at this scale, far
+    cheaper in Mesa's llvmpipe. We own the context, so every texture in it is the model's."""
+    changed = 0
+    for name in range(first, last):
+        if GL.glIsTexture(name):
+            GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
+            changed += 1
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    return changed
+
+
+class Worker:
+    """Loads one model and draws frames from parameter lists sent by the parent."""
+
+    def __init__(self, live2d: Any, EGL: Any, GL: Any, cfg: dict[str, Any]) -> None:
+        self.live2d, self.GL = live2d, GL
+        self.width, self.height = int(cfg["width"]), int(cfg["height"])
+        self.background = tuple(cfg.get("background", (0.0, 0.0, 0.0)))
+        self.dt = float(cfg.get("dt", 1 / 30))
+        self.physics = bool(cfg.get("physics", False))
+        self.motions = bool(cfg.get("motions", False))
+        self.target = GLTarget(EGL, GL, self.width, self.height)
+        live2d.init()
+        live2d.glInit()
+        self.model = None
+        if cfg.get("model"):
+            self.load(cfg)
+
+    def load(self, cfg: dict[str, Any]) -> None:
+        model = self.live2d.Model()
+        model.LoadModelJson(str(cfg["model"]))
+        ids = list(model.GetParamIds())
+        if not ids:
+            raise RuntimeError(f"{cfg['model']}: the model loaded with no parameters (missing or broken .moc/.moc3?)")
+        model.Resize(self.width, self.height)
+        model.SetAutoBlink(False)
+        model.SetAutoBreath(False)
+        if cfg.get("scale") is not None:
+            model.SetScale(float(cfg["scale"]))
+        model.SetOffset(float(cfg.get("offset_x", 0.0)), float(cfg.get("offset_y", 0.0)))
+        self.model = model
+        self.target.begin(self.background)
+        model.Update(0.0)  # first update: pose and textures settle, shaders compile
+        model.Draw()
+        self.textures = _linear_textures(self.GL) if cfg.get("fast_textures", True) else 0
+        self.motion_index: dict[str, int] = {}
+
+    def info(self) -> dict[str, Any]:
+        m = self.model
+        out: dict[str, Any] = {
+            "gl_renderer": self.target.renderer,
+            "gl_version": self.target.version,
+            "egl_version": self.target.egl_version,
+        }
+        if m is not None:
+            ids = list(m.GetParamIds())
+            out.update(
+                cubism=m.Version(),
+                params={p: (m.GetParamMinById(p), m.GetParamMaxById(p), m.GetParamDefaultById(p)) for p in ids},
+                expressions=list(m.GetExpressions()),
+                motions=dict(m.GetMotionGroups()),
+                textures=self.textures,
+            )
+        return out
+
+    def draw(self, frame: dict[str, Any], out: Any) -> None:
+        """One frame: baseline, our parameters, expressions on top, physics and pose, draw, read back."""
+        m = self.model
+        m.LoadParameters()
+        if self.motions:
+            for group in frame.get("start_motions", ()):
+                count = m.GetMotionCount(group)
+                if count:
+                    index = self.motion_index.get(group, 0)
+                    self.motion_index[group] = (index + 1) % count
+                    m.StartMotion(group, index, 2)
+            m.UpdateMotion(self.dt)
+            m.SaveParameters()
+        for pid, value in frame["params"]:
+            m.SetParamById(pid, value)
+        for entries, weight in frame.get("expressions", ()):
+            for pid, kind, value in entries:
+                cur = m.GetParamValueById(pid)
+                if kind == ADD:
+                    new = cur + value * weight
+                elif kind == MULT:
+                    new = cur * (1.0 + (value - 1.0) * weight)
+                else:
+                    new = cur * (1.0 - weight) + value * weight
+                m.SetParamById(pid, new)
+        if self.physics:
+            m.UpdatePhysics(self.dt)
+        m.UpdatePose(self.dt if (self.physics or self.motions) else 0.0)
+        self.target.begin(self.background)
+        m.Draw()
+        self.target.read(out)
+
+
+def serve(conn_in: Connection, conn_out: Connection) -> int:
+    """Answer messages until `close` or the parent goes away."""
+    import numpy as np
+
+    try:
+        live2d, EGL, GL = _import_gl()
+        live2d.enableLog(False)
+    except Exception as exc:
+        conn_out.send(("error", f"cannot import live2d-py / PyOpenGL: {type(exc).__name__}: {exc}"))
+        return 2
+    worker: Worker | None = None
+    shm: shared_memory.SharedMemory | None = None
+    while True:
+        try:
+            msg = conn_in.recv()
+        except EOFError:
+            return 0
+        kind = msg[0]
+        try:
+            if kind == "init":
+                worker = Worker(live2d, EGL, GL, msg[1])
+                conn_out.send(("ok", worker.info()))
+            elif kind == "render":
+                _, shm_name, frames = msg
+                if shm is None or shm.name != shm_name:
+                    if shm is not None:
+                        shm.close()
+                    shm = shared_memory.SharedMemory(name=shm_name)
+                    resource_tracker.unregister(shm._name, "shared_memory")  # the parent owns and unlinks it
+                assert worker is not None and worker.model is not None, "render before a model was loaded"
+                size = worker.height * worker.width * 4
+                t0 = time.perf_counter()
+                for i, frame in enumerate(frames):
+                    view = np.ndarray((worker.height, worker.width, 4), np.uint8, shm.buf, offset=i * size)
+                    worker.draw(frame, view)
+                    del view
+                conn_out.send(("ok", {"seconds": time.perf_counter() - t0}))
+            elif kind == "close":
+                conn_out.send(("ok", {}))
+                return 0
+            else:
+                conn_out.send(("error", f"unknown message {kind!r}"))
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            conn_out.send(("error", detail))
+            if worker is None or worker.model is None:
+                return 3
+
+
+def main() -> int:
+    """Keep the protocol on the original stdout; everything the libraries print goes to stderr."""
+    proto_out = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    conn_in, conn_out = Connection(os.dup(0), writable=False), Connection(proto_out, readable=False)
+    return serve(conn_in, conn_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
