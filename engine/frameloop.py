@@ -105,6 +105,10 @@ class FrameLoop:
             self.finished.set()
 
     def _run(self) -> None:
+        # first renders pay one-time costs (allocations, kernels); pay them before the clock starts
+        from engine.state import neutral_state
+
+        self._render(neutral_state())
         self.clock.start()
         n = 0
         while not self._stop.is_set() and (self.max_frames is None or n < self.max_frames):
@@ -137,14 +141,15 @@ class FrameLoop:
         self.stats.ms_submit.append((t3 - t2) * 1000)
 
     def _render(self, state: torch.Tensor) -> np.ndarray:
+        """Render one state; on failure repeat the last picture (black before the first) — time goes on."""
         try:
             with torch.inference_mode():
                 image = self.renderer.render(state.unsqueeze(0))[0].numpy()
         except Exception:
-            if self._last_image is None:
-                raise
             self.stats.render_errors += 1
             log.exception("render failed; repeating the last frame")
+            if self._last_image is None:
+                self._last_image = np.zeros((self.renderer.height, self.renderer.width, 3), dtype=np.uint8)
             return self._last_image
         self._last_image = image
         return image

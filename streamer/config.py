@@ -112,6 +112,8 @@ class DirectorConfig(_Model):
     cooldown_s: float = Field(0.5, ge=0, description="pause after each reply (the policy spaces replies too)")
     queue_cap: int = Field(20, ge=1)
     max_reply_s: float = Field(30.0, gt=0, description="a reply longer than this is cut")
+    brain_timeout_s: float = Field(20.0, gt=0, description="a brain silent this long loses its turn")
+    voice_timeout_s: float = Field(10.0, gt=0, description="a sentence not voiced in this time drops the turn")
 
 
 class EncoderConfig(_Model):

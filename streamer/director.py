@@ -28,11 +28,19 @@ from engine.events import EmotionCue, SpeechEnded
 from engine.language import detect_language, reply_language
 from engine.memory import Memory
 from engine.timeline import ScheduledSpeech, Timeline
-from engine.voice.base import Voice
-from streamer.events import ChatMessage
+from engine.voice.base import Speech, Voice
+from streamer.events import ChatMessage, HealthStatus
 from streamer.moderation import Moderator
 
 log = logging.getLogger("stagecast.director")
+
+
+class BrainTimeout(RuntimeError):
+    """The brain produced nothing for too long; the turn is dropped."""
+
+
+class VoiceFailure(RuntimeError):
+    """The voice raised or did not finish a sentence in time; the turn is dropped."""
 
 
 class Priority(IntEnum):
@@ -54,6 +62,7 @@ class Turn:
     status: str = "queued"  # queued, thinking, speaking, done, interrupted, skipped, failed
     played_text: str = ""
     created: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # monotonic time the director began performing it
     scheduled: list[ScheduledSpeech] = field(default_factory=list)
     done: asyncio.Future[Turn] | None = None
     speaking: asyncio.Event = field(default_factory=asyncio.Event)  # set when its first audio is scheduled
@@ -74,6 +83,10 @@ class Director:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         memory: Memory | None = None,
+        brain_timeout_s: float = 20.0,
+        voice_timeout_s: float = 10.0,
+        max_reply_s: float = 30.0,
+        on_health: Callable[[str, HealthStatus, str], None] | None = None,
     ) -> None:
         self.timeline = timeline
         self.brain = brain
@@ -93,11 +106,16 @@ class Director:
         self.current: Turn | None = None
         self._current_task: asyncio.Task[None] | None = None
         self.completed: deque[Turn] = deque(maxlen=100)
+        self.speech_latencies: deque[float] = deque(maxlen=100)  # ms from turn start to first scheduled audio
         self.dropped = 0
         # Cooldowns are measured on this clock: stream time in the show, so virtual mode behaves
         # like live mode at any speed.
         self._clock = clock
         self._sleep = sleep
+        self.brain_timeout_s = brain_timeout_s
+        self.voice_timeout_s = voice_timeout_s
+        self.max_reply_s = max_reply_s
+        self.on_health = on_health
         self.memory = memory
         self._memory_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory")
         self._pending_memory: asyncio.Future[None] | None = None
@@ -222,10 +240,12 @@ class Director:
                 self._finish(turn, "interrupted")
                 raise
             # otherwise our own interrupt cancelled the turn: the show goes on
-        except Exception:
+        except Exception as exc:
             log.exception("turn %s failed; the show goes on", turn.id)
             self.timeline.cut(turn_id=turn.id)
             turn.status = "failed"
+            component = "voice" if isinstance(exc, VoiceFailure) else "brain"
+            self._health(component, HealthStatus.DEGRADED, f"turn {turn.id}: {type(exc).__name__}: {exc}")
         finally:
             self.current = None
             self._current_task = None
@@ -236,22 +256,25 @@ class Director:
 
     async def _perform(self, turn: Turn) -> None:
         turn.status = "thinking"
+        turn.started = time.monotonic()
         if turn.emotion is not None:
             self.timeline.add_emotion(turn.emotion)
-        loop = asyncio.get_running_loop()
         async for sentence in self._sentences(turn):
             cues, text = split_emotion_tags(sentence)
             decision = self.moderator.check_output(text)
             if not decision.accepted:
                 continue
-            speech = await loop.run_in_executor(
-                self._executor, self.voice.synthesize, decision.text, turn.prompt.language
-            )
+            speech = await self._synthesize(decision.text, turn.prompt.language)
             if speech.samples == 0:
                 continue
+            if sum(s.speech.samples for s in turn.scheduled) + speech.samples > self.max_reply_s * speech.sample_rate:
+                log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
+                break
             item = self.timeline.schedule(speech, turn_id=turn.id)
             for cue in cues:
                 self.timeline.add_emotion(cue, at_frame=item.start_frame)
+            if not turn.scheduled:
+                self.speech_latencies.append((time.monotonic() - turn.started) * 1000)
             turn.scheduled.append(item)
             turn.status = "speaking"
             turn.speaking.set()
@@ -268,11 +291,36 @@ class Director:
             return
         # aclosing: leaving early (interrupt, failure) closes the brain's stream, e.g. its HTTP response
         async with contextlib.aclosing(self.brain.reply(turn.prompt, list(self.history))) as stream:
-            async for piece in stream:
+            while True:
+                try:  # a brain that hangs must not hold the show: each piece has a deadline
+                    piece = await asyncio.wait_for(anext(stream), self.brain_timeout_s)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise BrainTimeout(f"no text from the brain for {self.brain_timeout_s:.0f} s") from None
                 for sentence in chunker.feed(piece):
                     yield sentence
+        self._health("brain", HealthStatus.OK)
         for sentence in chunker.flush():
             yield sentence
+
+    async def _synthesize(self, text: str, language: str) -> Speech:
+        """Voice in a worker thread with a deadline; a hung voice gets a fresh worker next time."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self.voice.synthesize, text, language)
+        try:
+            speech = await asyncio.wait_for(future, self.voice_timeout_s)
+        except TimeoutError:
+            self._executor.shutdown(wait=False)  # abandon the stuck thread
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
+            raise VoiceFailure(f"the voice took longer than {self.voice_timeout_s:.0f} s") from None
+        except Exception as exc:
+            raise VoiceFailure(f"{type(exc).__name__}: {exc}") from exc
+        self._health("voice", HealthStatus.OK)
+        return speech
+
+    def _health(self, component: str, status: HealthStatus, detail: str = "") -> None:
+        if self.on_health is not None:
+            self.on_health(component, status, detail)
 
     def close(self) -> None:
         """Finish pending memory writes (call after the run task ended)."""

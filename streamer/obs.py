@@ -29,9 +29,10 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,8 +92,10 @@ class ObsConfig(_Model):
     feed_buffering_mb: int = Field(1, ge=0, le=16, description="Media Source network buffer; small = low latency")
     overlays: list[ObsOverlayConfig] = Field(default_factory=list)
     caption_source: str | None = Field("stagecast caption", description="text input for captions; None: no captions")
-    caption_font: str = "Sans Serif"
+    caption_font: str = Field("Noto Sans CJK JP", description="covers Latin, kana and hanzi (fonts-noto-cjk)")
     caption_size: int = Field(40, ge=8, le=512)
+    caption_line_chars: int = Field(44, ge=8, description="wrap captions at this width (a CJK character counts 2)")
+    caption_lines: int = Field(2, ge=1, description="show only the newest lines of a long caption")
     caption_margin: int = Field(40, ge=0, description="pixels between the caption's bottom and the canvas edge")
     pause_scene: str = Field("stagecast paused", min_length=1)
     pause_text: str | None = Field("Be right back", description="text shown in the pause scene when created by us")
@@ -119,7 +122,6 @@ class ObsStatus:
     missing: tuple[str, ...] = ()  # inputs we could not create (e.g. browser_source without obs-browser)
     setup_ms: float | None = None  # last full setup
     reconnect_s: float | None = None  # from losing OBS to our scene re-applied, last time
-    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def connected(self) -> bool:
@@ -373,10 +375,12 @@ class ObsController:
                     missing=tuple(setup["missing"]), setup_ms=(time.perf_counter() - t0) * 1000.0,
                     reconnect_s=reconnect_s if reconnect_s is not None else self._status.reconnect_s,
                 )
-                log.info("obs: connected to OBS %s at %s:%d; scene %r ready%s%s", version.get("obsVersion"),
+                log.info("obs: connected to OBS %s at %s:%d; scene %r ready%s", version.get("obsVersion"),
                          cfg.host, cfg.port, cfg.scene,
-                         f" after {reconnect_s:.1f} s without OBS" if reconnect_s is not None else "",
-                         f" (not created: {', '.join(setup['missing'])})" if setup["missing"] else "")
+                         f" after {reconnect_s:.1f} s without OBS" if reconnect_s is not None else "")
+                if setup["missing"]:
+                    log.warning("obs: not created (this OBS lacks the input kind, e.g. browser_source without the "
+                                "obs-browser plugin): %s", ", ".join(setup["missing"]))
                 first = False
                 await self._serve()
             except asyncio.CancelledError:
@@ -437,7 +441,8 @@ class ObsController:
     def _apply(self, caption: str, paused: bool) -> str | None:
         cfg = self.config
         if cfg.caption_source and caption != self._applied_caption:
-            self._request("SetInputSettings", {"inputName": cfg.caption_source, "inputSettings": {"text": caption},
+            text = wrap_caption(caption, cfg.caption_line_chars, cfg.caption_lines)
+            self._request("SetInputSettings", {"inputName": cfg.caption_source, "inputSettings": {"text": text},
                                                "overlay": True})
             self._applied_caption = caption
         scene = None
@@ -494,12 +499,16 @@ class ObsController:
             if text_kind is None:
                 missing.append(cfg.caption_source)
             else:
-                settings = self._text_settings(text_kind, caption, int(width * 0.9))
+                text = wrap_caption(caption, cfg.caption_line_chars, cfg.caption_lines)
+                settings = self._text_settings(text_kind, text, int(width * 0.9))
                 item = self._ensure_input(cfg.scene, cfg.caption_source, text_kind, settings, inputs, items)
+                # Bounds "max only": a short caption keeps its size and is centred; a long one shrinks to fit.
                 self._request("SetSceneItemTransform", {
                     "sceneName": cfg.scene, "sceneItemId": item, "sceneItemTransform": {
                         "positionX": width / 2, "positionY": float(height - cfg.caption_margin),
-                        "alignment": OBS_ALIGN_BOTTOM | OBS_ALIGN_CENTER}})
+                        "alignment": OBS_ALIGN_BOTTOM | OBS_ALIGN_CENTER, "boundsType": "OBS_BOUNDS_MAX_ONLY",
+                        "boundsAlignment": OBS_ALIGN_BOTTOM | OBS_ALIGN_CENTER,
+                        "boundsWidth": float(int(width * 0.9)), "boundsHeight": float(height // 3)}})
                 order.append(item)
                 self._applied_caption = caption
 
@@ -533,8 +542,8 @@ class ObsController:
         cfg = self.config
         font = {"face": cfg.caption_font, "size": cfg.caption_size, "style": "Regular", "flags": 0}
         if kind.startswith("text_ft2"):
-            return {"text": text, "font": font, "outline": True, "drop_shadow": True, "word_wrap": True,
-                    "custom_width": wrap_width, "color1": 0xFFFFFFFF, "color2": 0xFFFFFFFF}
+            return {"text": text, "font": font, "outline": True, "drop_shadow": True, "word_wrap": False,
+                    "color1": 0xFFFFFFFF, "color2": 0xFFFFFFFF}
         return {"text": text, "font": font, "outline": True, "outline_size": 4, "outline_color": 0x000000,
                 "align": "center", "valign": "bottom", "extents": True, "extents_cx": wrap_width,
                 "extents_cy": cfg.caption_size * 3, "extents_wrap": True}
@@ -560,21 +569,48 @@ class ObsController:
         return items[name]
 
 
-# ----- captions from the frame loop ------------------------------------------------------------
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]")
+# ----- captions --------------------------------------------------------------------------------
+_CJK_CHARS = "\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef"
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_TOKEN = re.compile(f"(\\s*)([{_CJK_CHARS}]|[^\\s{_CJK_CHARS}]+)")
+
+
+def _width(token: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in token)
+
+
+def wrap_caption(text: str, line_chars: int, max_lines: int) -> str:
+    """Break ``text`` into lines of at most ``line_chars`` columns (CJK counts 2, may break between
+    any two CJK characters) and keep the newest ``max_lines``. Text that fits is returned unchanged."""
+    text = " ".join(text.split("\n"))
+    if _width(text) <= line_chars:
+        return text
+    lines: list[str] = []
+    line, used = "", 0
+    for space, token in _TOKEN.findall(text):
+        sep = " " if space and line else ""
+        w = _width(token)
+        if line and used + len(sep) + w > line_chars:
+            lines.append(line)
+            line, used, sep = "", 0, ""
+        line += sep + token
+        used += len(sep) + w
+    if line:
+        lines.append(line)
+    return "\n".join(lines[-max_lines:])
 
 
 class CaptionFollower:
     """A frame hook that shows the words heard so far of the current speech as the OBS caption.
 
     Runs on the frame-loop thread (``FrameLoop.hooks``); it only compares the current word with
-    the previous one and hands changes to the event loop. The caption clears ``clear_after_s``
-    after the character stops speaking.
+    the previous one and hands changes to ``set_caption`` (normally ``ObsController.set_caption``)
+    on ``loop``. The caption clears ``clear_after_s`` after the character stops speaking.
     """
 
-    def __init__(self, controller: ObsController, loop: asyncio.AbstractEventLoop, fps: int,
+    def __init__(self, set_caption: Callable[[str], None], loop: asyncio.AbstractEventLoop, fps: int,
                  clear_after_s: float = 2.0, max_chars: int = 160) -> None:
-        self.controller, self.loop = controller, loop
+        self.set_caption, self.loop = set_caption, loop
         self.clear_after = max(1, round(clear_after_s * fps))
         self.max_chars = max_chars
         self._key: tuple[int, int] | None = None
@@ -603,7 +639,7 @@ class CaptionFollower:
         if text != self._shown:
             self._shown = text
             try:
-                self.loop.call_soon_threadsafe(self.controller.set_caption, text)
+                self.loop.call_soon_threadsafe(self.set_caption, text)
             except RuntimeError:  # the loop closed: the show is ending
                 pass
 

@@ -54,11 +54,16 @@ class Show:
             clock=self.stream_seconds,
             sleep=self.sleep_for,
             memory=self.parts.memory,
+            brain_timeout_s=config.director.brain_timeout_s,
+            voice_timeout_s=config.director.voice_timeout_s,
+            max_reply_s=config.director.max_reply_s,
+            on_health=self.set_health,
         )
         self.health: dict[str, Health] = {}
         sinks, frame_sinks = build_sinks(config, on_status=self._sink_status)
         sinks.extend(extra_sinks or [])
-        self.hub = OutputHub(encoder_settings(config), sinks, frame_sinks=frame_sinks)
+        self.hub = OutputHub(encoder_settings(config), sinks, frame_sinks=frame_sinks,
+                             on_sink_status=self._sink_status)
         duration = config.show.duration_s
         self.clock = FrameClock(self.timebase, virtual=config.show.mode == "virtual")
         self.loop = FrameLoop(
@@ -74,6 +79,7 @@ class Show:
                                   clock=self.stream_seconds, sleep=self.sleep_for)
         self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
         self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
+        self.source_restarts: dict[str, int] = {}
         self._stop = asyncio.Event()
 
     def set_health(self, component: str, status: HealthStatus, detail: str = "") -> None:
@@ -85,9 +91,8 @@ class Show:
             log.log(level, "health: %s is %s %s", component, status.value, detail)
 
     def _sink_status(self, name: str, state: str, detail: str) -> None:
-        status = {"live": HealthStatus.OK, "connecting": HealthStatus.DEGRADED}.get(state, HealthStatus.DOWN)
-        if state == "reconnecting":
-            status = HealthStatus.DEGRADED
+        status = {"live": HealthStatus.OK, "ok": HealthStatus.OK, "closed": HealthStatus.OK}.get(
+            state, HealthStatus.DEGRADED)
         self.set_health(f"sink:{name}", status, detail)
 
     def _make_source(self, cfg: ChatSourceConfig) -> ChatSource:
@@ -138,6 +143,7 @@ class Show:
                 return
             except Exception as exc:
                 self.set_health(component, HealthStatus.DEGRADED, f"{type(exc).__name__}: {exc}")
+                self.source_restarts[source.name] = self.source_restarts.get(source.name, 0) + 1
                 log.exception("chat source %s failed; restarting in %.0f s", source.name, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)

@@ -185,3 +185,17 @@ def test_a_revoked_token_stops_working(http: httpx.Client, runner: ShowRunner, t
                 ws.recv(timeout=10)
         assert closed.value.rcvd.code == 4401
     assert http.get("/api/whoami", headers=auth(token)).status_code == 401
+
+
+def test_prometheus_metrics_need_a_token_and_report_the_show(http: httpx.Client, tokens: dict[str, str]):
+    assert http.get("/api/metrics").status_code == 401
+    response = http.get("/api/metrics", headers=auth(tokens["viewer"]))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    values = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    assert values["stagecast_frames_total"] > 0
+    assert "stagecast_late_frames_total" in values
+    assert any(k.startswith("stagecast_stage_ms{stage=\"render\"}") for k in values)

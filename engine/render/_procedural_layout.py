@@ -110,18 +110,14 @@ class Layout:
         ew = self.eye_w * 1.25  # widest an eye gets (yaw towards it, surprise)
         # the inner lash ends at -1.07 eye units; a tighter inner edge lets the two eyes be batched
         e = (self.eye_cx - 1.12 * ew, self.eye_cx + 1.4 * ew, self.eye_cy - 1.5 * ew, self.eye_cy + 1.1 * ew)
-        ck = (
-            self.eye_cx - 0.45 * ew,
-            self.eye_cx + 1.15 * ew,
-            self.eye_cy + 1.0 * ew,
-            self.eye_cy + 1.9 * ew,
-        )
+        ew_min = self.eye_w * 0.82  # narrowest (yaw away): bounds a part's edge that lies below the eye
+        ck = (self.eye_cx - 0.45 * ew, self.eye_cx + 1.15 * ew, self.eye_cy + 1.0 * ew_min, self.eye_cy + 1.9 * ew)
         bw = self.brow_w
         b = (self.brow_cx - 1.05 * bw, self.brow_cx + 1.05 * bw, -0.62, 0.3)
         back = {
             "bob": (-1.32, 1.32, -1.3, 1.3),
             "long": (-2.0, 2.0, -1.3, 4.8),
-            "twintails": (-1.32, 1.32, -1.3, 0.9),
+            "twintails": (-1.32, 1.32, -1.3, 1.22),  # the crown circle reaches v = 1.15 + outline
         }[look.hair_style]
         torso = self._torso_box((-2.4, 2.4, 0.2, (1.0 - NECK_Y) / s + 0.1))
         neck = self._torso_box((-0.62, 0.62, -2.35, 0.3))
@@ -142,7 +138,7 @@ class Layout:
             "brow1": self._head_box(b, "features"),
             "mouth": self._head_box(self.mouth_rect, "features"),
         }
-        tail = (0.8, 2.45, -0.8, 3.65)
+        tail = (0.8, 2.45, -0.8, 3.72)  # tip at v = 3.68 with its outline
         if look.hair_style == "twintails":
             tb = self._head_box(tail, "back")
             self.boxes["tail0"], self.boxes["tail1"] = self._mirror(tb), tb

@@ -21,6 +21,10 @@ from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
 
+# This folder holds our own live2d.py; it must never shadow the live2d-py package (the parent also passes -P).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
 SET, ADD, MULT = "set", "add", "mult"
 
@@ -29,7 +33,7 @@ def _import_gl() -> tuple[Any, Any, Any]:
     """Import live2d first, then PyOpenGL with the EGL platform. The one place this order is decided."""
     os.environ["PYOPENGL_PLATFORM"] = "egl"
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-    import live2d  # noqa: I001  (must precede every GL import)
+    import live2d
     from OpenGL import EGL, GL
 
     return live2d, EGL, GL
@@ -67,29 +71,48 @@ class GLTarget:
                 raise RuntimeError("eglMakeCurrent failed for both surfaceless and pbuffer")
         self.renderer = GL.glGetString(GL.GL_RENDERER).decode()
         self.version = GL.glGetString(GL.GL_VERSION).decode()
-        self.fbo = GL.glGenFramebuffers(1)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        self.rbo = GL.glGenRenderbuffers(1)
-        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rbo)
-        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, width, height)
-        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, self.rbo)
-        if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
-            raise RuntimeError("framebuffer object incomplete")
+        self.fbo = self._framebuffer(width, height)
+        self.render_size = (width, height)
+        self.render_fbo = self.fbo
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+
+    def _framebuffer(self, width: int, height: int) -> int:
+        GL = self.GL
+        fbo = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+        rbo = GL.glGenRenderbuffers(1)
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, rbo)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, width, height)
+        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, rbo)
+        if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise RuntimeError(f"framebuffer object {width}x{height} incomplete")
+        return int(fbo)
+
+    def set_render_scale(self, scale: float) -> tuple[int, int]:
+        """Draw into a smaller framebuffer and scale it up bilinearly on read: fewer fragments for llvmpipe."""
+        if scale < 1.0:
+            self.render_size = (max(16, round(self.width * scale)), max(16, round(self.height * scale)))
+            self.render_fbo = self._framebuffer(*self.render_size)
+        return self.render_size
 
     def begin(self, background: tuple[float, float, float]) -> None:
         """Bind our framebuffer and clear it to the opaque background: Cubism's premultiplied blending composites onto it."""
         GL = self.GL
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glViewport(0, 0, self.width, self.height)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.render_fbo)
+        GL.glViewport(0, 0, *self.render_size)
         GL.glClearColor(background[0], background[1], background[2], 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
 
     def read(self, out: Any) -> None:
-        """Read the framebuffer (bottom row first, RGBA) into a [H, W, 4] uint8 array."""
+        """Read the framebuffer (bottom row first) into a [H, W, 3] uint8 array: RGB, as the output is opaque."""
         GL = self.GL
+        if self.render_fbo != self.fbo:
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.render_fbo)
+            GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self.fbo)
+            rw, rh = self.render_size
+            GL.glBlitFramebuffer(0, 0, rw, rh, 0, 0, self.width, self.height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, out)
+        GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, out)
 
 
 def _linear_textures(GL: Any, first: int = 1, last: int = 256) -> int:
@@ -125,10 +148,11 @@ class Worker:
     def load(self, cfg: dict[str, Any]) -> None:
         model = self.live2d.Model()
         model.LoadModelJson(str(cfg["model"]))
-        ids = list(model.GetParamIds())
+        ids = list(model.GetParamIds())  # before any update: Cubism 2 creates parameters it is asked to set
+        self.params = {p: (model.GetParamMinById(p), model.GetParamMaxById(p), model.GetParamDefaultById(p)) for p in ids}
         if not ids:
             raise RuntimeError(f"{cfg['model']}: the model loaded with no parameters (missing or broken .moc/.moc3?)")
-        model.Resize(self.width, self.height)
+        model.Resize(*self.target.set_render_scale(float(cfg.get("render_scale", 1.0))))
         model.SetAutoBlink(False)
         model.SetAutoBreath(False)
         if cfg.get("scale") is not None:
@@ -149,10 +173,9 @@ class Worker:
             "egl_version": self.target.egl_version,
         }
         if m is not None:
-            ids = list(m.GetParamIds())
             out.update(
                 cubism=m.Version(),
-                params={p: (m.GetParamMinById(p), m.GetParamMaxById(p), m.GetParamDefaultById(p)) for p in ids},
+                params=self.params,
                 expressions=list(m.GetExpressions()),
                 motions=dict(m.GetMotionGroups()),
                 textures=self.textures,
@@ -222,13 +245,13 @@ def serve(conn_in: Connection, conn_out: Connection) -> int:
                     shm = shared_memory.SharedMemory(name=shm_name)
                     resource_tracker.unregister(shm._name, "shared_memory")  # the parent owns and unlinks it
                 assert worker is not None and worker.model is not None, "render before a model was loaded"
-                size = worker.height * worker.width * 4
-                t0 = time.perf_counter()
+                size = worker.height * worker.width * 3
+                t0, c0 = time.perf_counter(), time.process_time()
                 for i, frame in enumerate(frames):
-                    view = np.ndarray((worker.height, worker.width, 4), np.uint8, shm.buf, offset=i * size)
+                    view = np.ndarray((worker.height, worker.width, 3), np.uint8, shm.buf, offset=i * size)
                     worker.draw(frame, view)
                     del view
-                conn_out.send(("ok", {"seconds": time.perf_counter() - t0}))
+                conn_out.send(("ok", {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}))
             elif kind == "close":
                 conn_out.send(("ok", {}))
                 return 0

@@ -2,14 +2,16 @@
 
 No art files: every part is an anti-aliased signed-distance shape in normalized coordinates
 (unit = frame height), so the character scales with the output resolution. Speed comes from
-layout decided once in __init__:
+layout decided once in __init__ (see `_procedural_layout`):
 
 * the background (and anything else that never moves) is cached as a uint8 frame;
-* every moving part is evaluated only inside a constant pixel box that covers its whole range
-  of motion (head, hair, neck, torso, then small eye/brow/mouth boxes), found by sweeping the
-  pose extremes at construction;
-* head pose is applied to the *coordinates* (one rotation + offset per box, i.e. one fused
-  broadcast op per axis), and parallax between layers is an offset per layer;
+* neck and torso only move with the breath, so they are cached as rows and shifted;
+* every moving part is drawn inside a *tight* box that follows the head: its size is fixed,
+  its position is an integer offset computed per state, and the pixels are gathered from and
+  scattered back to the canvas by flat indices (Gather / ScatterND in ONNX). Mirrored pairs
+  (eyes, brows, cheeks, twintails) are one batched draw over 2B regions;
+* head pose is applied to the *coordinates* (one rotation + offset per box), parallax between
+  layers is an offset per layer;
 * compositing is premultiplied `lerp` on a planar float canvas covering the character only,
   with colors stored as 255*c + 0.5 so the final uint8 cast is the rounding.
 
@@ -20,35 +22,29 @@ control flow, for ONNX export); `ProceduralRenderer` is the `Renderer` around it
 from __future__ import annotations
 
 import ctypes
-import itertools
-import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from engine.render import _procedural_parts as parts
+from engine.render._procedural_layout import (
+    BREATH_RISE,
+    HEAD_SHIFT_X,
+    HEAD_SHIFT_Y,
+    MARGIN_PX,
+    NECK_Y,
+    PARALLAX,
+    PIVOT_Y,
+    ROLL_MAX,
+    Box,
+    DynBox,
+    Layout,
+    _background,
+)
 from engine.render.look import CharacterLook
 from engine.state import IDX, STATE_FIELDS, VISEMES, P
-
-ROLL_MAX = math.radians(10.0)
-HEAD_SHIFT_X = 0.012  # frame heights the head travels per unit of yaw
-HEAD_SHIFT_Y = 0.008  # ... and per unit of pitch (up is up)
-BREATH_RISE = 0.006  # frame heights the shoulders rise at full breath
-NECK_Y = 0.665  # torso origin: base of the neck, frame heights from the top
-CHIN_Y = 0.58  # where the chin sits at rest; the head pivots just below it
-PIVOT_Y = 0.62
-CHIN = 1.35  # chin distance below the cranium centre, head units
-MARGIN_PX = 3
-
-# Parallax per head layer, head units per unit of (yaw, pitch): features move most, the hair
-# behind the head moves against them, which is what reads as a turn.
-PARALLAX: dict[str, tuple[float, float]] = {
-    "back": (-0.08, 0.05),
-    "face": (0.05, -0.03),
-    "hair": (0.11, -0.06),
-    "features": (0.22, -0.13),
-}
 
 # Mouth shape per viseme: half-width, opening above / below the lip line, teeth show.
 MOUTH_SHAPES: dict[str, tuple[float, float, float, float]] = {
@@ -133,140 +129,26 @@ def _palette(look: CharacterLook) -> dict[str, tuple[float, ...]]:
     return pal
 
 
-class Box(NamedTuple):
-    """Pixel box [y0, y1) x [x0, x1) in frame coordinates."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-    def union(self, other: Box) -> Box:
-        return Box(
-            min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1)
-        )
 
 
-class Layout:
-    """Where every part can possibly be, in pixels: decided once per (resolution, look)."""
+class Region(NamedTuple):
+    """A moving part's pixels for this batch: flat canvas indices and their frame coordinates."""
 
-    def __init__(self, width: int, height: int, look: CharacterLook) -> None:
-        self.width, self.height, self.look = width, height, look
-        s = self.S = look.head_size
-        self.head_cy = CHIN_Y - CHIN * s
-        self.eye_cx = 0.45 * look.eye_spacing
-        self.eye_cy = 0.37
-        self.eye_w = 0.29 * look.eye_size
-        self.brow_cx = 0.44 * look.eye_spacing
-        self.brow_w = 0.27 * look.eye_size
-        self.mouth_cy = 0.97
-        self.lock_len = {"bob": 1.05, "long": 1.7, "twintails": 0.95}[look.hair_style]
-        ew = self.eye_w * 1.25  # widest an eye gets (yaw towards it, surprise)
-        e = (self.eye_cx - 1.3 * ew, self.eye_cx + 1.4 * ew, self.eye_cy - 1.5 * ew, self.eye_cy + 1.1 * ew)
-        ck = (
-            self.eye_cx - 0.45 * ew,
-            self.eye_cx + 1.15 * ew,
-            self.eye_cy + 1.0 * ew,
-            self.eye_cy + 1.9 * ew,
-        )
-        bw = self.brow_w
-        b = (self.brow_cx - 1.05 * bw, self.brow_cx + 1.05 * bw, -0.62, 0.3)
-        back = {
-            "bob": (-1.32, 1.32, -1.3, 1.3),
-            "long": (-2.0, 2.0, -1.3, 4.8),
-            "twintails": (-1.32, 1.32, -1.3, 0.9),
-        }[look.hair_style]
-        torso = self._torso_box((-2.4, 2.4, 0.2, (1.0 - NECK_Y) / s + 0.1))
-        neck = self._torso_box((-0.62, 0.62, -2.35, 0.3))
-        self.boxes: dict[str, Box] = {
-            "back": self._head_box(back, "back"),
-            "neck": Box(neck.y0, torso.y0, neck.x0, neck.x1),
-            "torso": torso,
-            "chin": self._torso_box((-0.62, 0.62, -2.35, 0.05)),
-            "head": self._head_box((-1.05, 1.05, -1.06, CHIN + 0.06), "face").union(
-                self._head_box((-1.23, 1.23, -1.22, self.lock_len + 0.05), "hair")
-            ),
-            "cheek0": self._mirror(self._head_box(ck, "features")),
-            "cheek1": self._head_box(ck, "features"),
-            "eye0": self._mirror(self._head_box(e, "features")),
-            "eye1": self._head_box(e, "features"),
-            "brow0": self._mirror(self._head_box(b, "features")),
-            "brow1": self._head_box(b, "features"),
-            "mouth": self._head_box((-0.42, 0.42, self.mouth_cy - 0.38, self.mouth_cy + 0.45), "features"),
-        }
-        if look.hair_style == "twintails":
-            tail = self._head_box((0.8, 2.45, -0.8, 3.65), "back")
-            self.boxes["tail0"], self.boxes["tail1"] = self._mirror(tail), tail
-        self.breath_px = BREATH_RISE * height
-        self.row_pad = math.ceil(self.breath_px) + 2  # extra rows a row layer needs below its box
-        char = self.boxes["back"]
-        for box in self.boxes.values():
-            char = char.union(box)
-        self.char = char
+    index: Tensor  # [S*B*C*h*w] int64 into the flattened canvas
+    shape: tuple[int, int, int, int]  # (S*B, C, h, w)
+    X: Tensor  # [S*B, 1, 1, w] frame x (frame heights, 0 at the centre line)
+    Y: Tensor  # [S*B, 1, h, 1] frame y (frame heights from the top)
 
-    def _to_box(self, xs: list[float], ys: list[float]) -> Box:
-        w, h = self.width, self.height
-        x0 = max(0, math.floor(min(xs) * h + w / 2) - MARGIN_PX)
-        x1 = min(w, math.ceil(max(xs) * h + w / 2) + MARGIN_PX)
-        y0 = max(0, math.floor(min(ys) * h) - MARGIN_PX)
-        y1 = min(h, math.ceil(max(ys) * h) + MARGIN_PX)
-        return Box(y0, max(y1, y0 + 1), x0, max(x1, x0 + 1))
+    def gather(self, flat: Tensor) -> Tensor:
+        return flat.index_select(0, self.index).view(self.shape)
 
-    def _head_box(self, rect: tuple[float, float, float, float], layer: str) -> Box:
-        """Bounding box of a head-layer rect over the extremes of yaw, pitch and roll."""
-        kx, ky = PARALLAX[layer]
-        u0, u1, v0, v1 = rect
-        xs: list[float] = []
-        ys: list[float] = []
-        grid = (-1.0, -0.5, 0.0, 0.5, 1.0)
-        for yaw, pitch, roll in itertools.product(grid, grid, grid):
-            th = roll * ROLL_MAX
-            c, sn = math.cos(th), math.sin(th)
-            cx, cy = self._head_center(yaw, pitch, c, sn)
-            for u, v in ((u0, v0), (u0, v1), (u1, v0), (u1, v1)):
-                uu, vv = (u + kx * yaw) * self.S, (v + ky * pitch) * self.S
-                xs.append(cx + uu * c - vv * sn)
-                ys.append(cy + uu * sn + vv * c)
-        return self._to_box(xs, ys)
-
-    def _head_center(self, yaw: float, pitch: float, c: float, sn: float) -> tuple[float, float]:
-        arm = PIVOT_Y - self.head_cy
-        return arm * sn + yaw * HEAD_SHIFT_X, PIVOT_Y - arm * c - pitch * HEAD_SHIFT_Y
-
-    def _torso_box(self, rect: tuple[float, float, float, float]) -> Box:
-        x0, x1, y0, y1 = rect
-        s = self.S
-        return self._to_box([x0 * s, x1 * s], [NECK_Y - BREATH_RISE + y0 * s, NECK_Y + y1 * s])
-
-    def _mirror(self, box: Box) -> Box:
-        """The same box reflected about the frame's vertical centre line (pixel exact)."""
-        return Box(box.y0, box.y1, self.width - box.x1, self.width - box.x0)
+    def scatter(self, flat: Tensor, reg: Tensor) -> None:
+        flat.index_copy_(0, self.index, reg.reshape(-1))
 
 
-def _background(width: int, height: int, look: CharacterLook) -> Tensor:
-    """Static backdrop [3, H, W] in 0..255: soft gradient, glow behind the host, polka dots."""
-    h = height
-    y = ((torch.arange(height, dtype=torch.float64) + 0.5) / h).view(-1, 1)
-    x = ((torch.arange(width, dtype=torch.float64) + 0.5 - width / 2) / h).view(1, -1)
-    top = torch.tensor(look.background_top, dtype=torch.float64).view(3, 1, 1)
-    bottom = torch.tensor(look.background_bottom, dtype=torch.float64).view(3, 1, 1)
-    pat = torch.tensor(look.background_pattern, dtype=torch.float64).view(3, 1, 1)
-    t = y.clamp(0, 1)
-    img = top + (bottom - top) * (t * t * (3 - 2 * t))
-    img = img.expand(3, height, width).clone()
-    glow = (1 - ((x * x + (y - 0.5) ** 2).sqrt() / 0.55)).clamp(0, 1) ** 1.5
-    img = img + (pat - img) * (0.45 * glow)
-    step = 0.09
-    gy = y / step
-    row = torch.floor(gy)
-    gx = x / step + 0.5 * (row % 2)
-    dx, dy = gx - torch.floor(gx) - 0.5, gy - row - 0.5
-    dot = ((0.17 - (dx * dx + dy * dy).sqrt()) * step * h + 0.5).clamp(0, 1)
-    img = img + (pat - img) * (0.35 * dot)
-    for bx, by, br in ((-0.62, 0.22, 0.16), (0.7, 0.3, 0.12), (0.55, 0.85, 0.2), (-0.5, 0.8, 0.1)):
-        d = ((x - bx) ** 2 + (y - by) ** 2).sqrt()
-        img = img + (pat - img) * (0.22 * ((br - d) * h * 0.05).clamp(0, 1))
-    return img.clamp(0, 255).float()
+def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Stack per-side parameter dicts along the batch (side-major), for a batched pair draw."""
+    return {k: torch.cat([d[k] for d in items]) for k in items[0]}
 
 
 class ProceduralCharacter(nn.Module):
@@ -284,7 +166,7 @@ class ProceduralCharacter(nn.Module):
         self.S = lay.S
         self.aa = lay.S * height  # pixels per head unit
         self.lw = 0.032 * self.look.line_width
-        ch = 4 if rgba else 3
+        ch = self.channels = 4 if rgba else 3
         pal = _palette(self.look)
         self._color_index = {name: i for i, name in enumerate(pal)}
         colors = torch.tensor([list(c) + ([255.0] if rgba else []) for c in pal.values()]) + 0.5
@@ -302,31 +184,36 @@ class ProceduralCharacter(nn.Module):
                 (_background(width, height, self.look) + 0.5).to(torch.uint8).permute(1, 2, 0).unsqueeze(0)
             )
         c = lay.char
+        self.canvas_hw = (c.y1 - c.y0, c.x1 - c.x0)
         self.register_buffer("frame0", frame.contiguous(), persistent=False)
         canvas0 = frame[:, c.y0 : c.y1, c.x0 : c.x1, :].permute(0, 3, 1, 2).float() + 0.5
         self.register_buffer("canvas0", canvas0.contiguous(), persistent=False)
         self.boxes: dict[str, Box] = {}
-        for name in ("neck", "torso"):
-            self.register_buffer(
-                f"rows_{name}", self._row_layer(lay.boxes[name], pal, rgba), persistent=False
-            )
-        self.register_buffer(
-            "row_index",
-            torch.arange(
-                max(
-                    lay.boxes["neck"].y1 - lay.boxes["neck"].y0, lay.boxes["torso"].y1 - lay.boxes["torso"].y0
-                ),
-                dtype=torch.float32,
-            ),
-            persistent=False,
-        )
-        for name, b in lay.boxes.items():
-            rel = Box(b.y0 - c.y0, b.y1 - c.y0, b.x0 - c.x0, b.x1 - c.x0)
-            self.boxes[name] = rel
+        for name in ("neck", "torso", "chin"):
+            b = lay.boxes[name]
+            self.boxes[name] = Box(b.y0 - c.y0, b.y1 - c.y0, b.x0 - c.x0, b.x1 - c.x0)
             xs = (torch.arange(b.x0, b.x1, dtype=torch.float64) + 0.5 - width / 2) / height
             ys = (torch.arange(b.y0, b.y1, dtype=torch.float64) + 0.5) / height
             self.register_buffer(f"X_{name}", xs.float().view(1, 1, 1, -1), persistent=False)
             self.register_buffer(f"Y_{name}", ys.float().view(1, 1, -1, 1), persistent=False)
+        for name in ("neck", "torso"):
+            self.register_buffer(f"rows_{name}", self._row_layer(lay.boxes[name], pal, rgba), persistent=False)
+        rows = max(self.boxes[n].y1 - self.boxes[n].y0 for n in ("neck", "torso"))
+        self.register_buffer("row_index", torch.arange(rows, dtype=torch.float32), persistent=False)
+        hc, wc = self.canvas_hw
+        for name, d in lay.dyn.items():
+            h, w = d.size
+            # constant part of the flat index: channel plane + row * canvas width + column
+            grid = (
+                torch.arange(ch).view(ch, 1, 1) * (hc * wc)
+                + torch.arange(h).view(1, h, 1) * wc
+                + torch.arange(w).view(1, 1, w)
+            )
+            self.register_buffer(f"grid_{name}", grid.unsqueeze(0), persistent=False)
+            xb = (torch.arange(w) + (c.x0 + 0.5 - width / 2)).float().view(1, 1, 1, w)
+            yb = (torch.arange(h) + (c.y0 + 0.5)).float().view(1, 1, h, 1)
+            self.register_buffer(f"xb_{name}", xb, persistent=False)
+            self.register_buffer(f"yb_{name}", yb, persistent=False)
 
     def _row_layer(self, box: Box, pal: dict[str, tuple[float, ...]], rgba: bool) -> Tensor:
         """Neck and torso at rest, premultiplied, as rows [h + pad, C + 1, w]: (G, T) with out = in*T + G.
@@ -357,7 +244,7 @@ class ProceduralCharacter(nn.Module):
         r1 = torch.index_select(layer, 0, idx + 1)
         rows = torch.lerp(r0, r1, frac.view(-1, 1, 1).repeat_interleave(h, 0))
         rows = rows.view(-1, h, rows.shape[1], rows.shape[2]).permute(0, 2, 1, 3)
-        reg = self._region(canvas, box)
+        reg = canvas[:, :, b.y0 : b.y1, b.x0 : b.x1]
         canvas[:, :, b.y0 : b.y1, b.x0 : b.x1] = torch.addcmul(rows[:, :-1], reg, rows[:, -1:])
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -365,20 +252,37 @@ class ProceduralCharacter(nn.Module):
     def _col(self, name: str) -> Tensor:
         return self.palette[self._color_index[name]]
 
-    def _xy(self, box: str) -> tuple[Tensor, Tensor]:
-        return getattr(self, f"X_{box}"), getattr(self, f"Y_{box}")
-
-    def _region(self, canvas: Tensor, box: str) -> Tensor:
-        b = self.boxes[box]
-        return canvas[:, :, b.y0 : b.y1, b.x0 : b.x1]
-
-    def _put(self, canvas: Tensor, box: str, reg: Tensor) -> None:
-        b = self.boxes[box]
-        canvas[:, :, b.y0 : b.y1, b.x0 : b.x1] = reg
+    def _region(self, d: DynBox, pose: dict[str, Tensor], batch: int) -> Region:
+        """Where a tight box sits for each state (and side): integer offsets -> flat indices + coords."""
+        kx, ky = PARALLAX[d.layer]
+        hc, wc = self.canvas_hw
+        h, w = d.size
+        c = self.layout.char
+        S, H = self.S, float(self.height)
+        ox: list[Tensor] = []
+        oy: list[Tensor] = []
+        for side in range(d.sides):
+            u = -d.ref[0] if d.sides == 2 and side == 0 else d.ref[0]
+            a = (pose["yaw"] * kx + u) * S
+            b = (pose["pitch"] * ky + d.ref[1]) * S
+            dx = self.width / 2 + d.rel[side][0] - MARGIN_PX - c.x0
+            dy = d.rel[side][1] - MARGIN_PX - c.y0
+            rx = (pose["cx"] + a * pose["cos"] - b * pose["sin"]) * H + dx
+            ry = (pose["cy"] + a * pose["sin"] + b * pose["cos"]) * H + dy
+            ox.append(torch.floor(rx).clamp(0.0, float(wc - w)))
+            oy.append(torch.floor(ry).clamp(0.0, float(hc - h)))
+        x0, y0 = torch.cat(ox), torch.cat(oy)  # [S*B, 1, 1, 1], whole numbers
+        n = x0.shape[0]
+        plane = (torch.arange(n, device=x0.device) % batch).view(-1, 1, 1, 1) * (self.channels * hc * wc)
+        base = plane + (y0 * wc + x0).to(torch.int64)
+        index = (base + getattr(self, f"grid_{d.name}")).reshape(-1)
+        X = (x0 + getattr(self, f"xb_{d.name}")) / H
+        Y = (y0 + getattr(self, f"yb_{d.name}")) / H
+        return Region(index, (n, self.channels, h, w), X, Y)
 
     def _coords(
         self,
-        box: str,
+        reg: Region,
         pose: dict[str, Tensor],
         layer: str,
         su: Tensor | float = 1.0,
@@ -386,9 +290,9 @@ class ProceduralCharacter(nn.Module):
         ou: Tensor | float = 0.0,
         ov: Tensor | float = 0.0,
     ) -> tuple[Tensor, Tensor]:
-        """Head-layer coordinates of a box's pixels, (su*(u - ou), sv*(v - ov)): one full op each."""
+        """Head-layer coordinates of a region's pixels, (su*(u - ou), sv*(v - ov)): one full op each."""
         kx, ky = PARALLAX[layer]
-        X, Y = self._xy(box)
+        X, Y = reg.X, reg.Y
         cos_s, sin_s = pose["cos_s"], pose["sin_s"]
         cu = pose["cu"] + kx * pose["yaw"] + ou
         cv = pose["cv"] + ky * pose["pitch"] + ov
@@ -396,8 +300,29 @@ class ProceduralCharacter(nn.Module):
         v = (Y * (cos_s * sv) - cv * sv) - X * (sin_s * sv)
         return u, v
 
+    def _draw(
+        self,
+        flat: Tensor,
+        name: str,
+        pose: dict[str, Tensor],
+        batch: int,
+        paint: Callable[[Tensor, Region, dict[str, Tensor], int | None], Tensor],
+    ) -> None:
+        """Gather a part's region(s), paint, scatter back: one batched call for a safe mirrored pair."""
+        d = self.layout.dyn[name]
+        if d.sides == 1 or d.paired:
+            pz = pose if d.sides == 1 else _cat([pose, pose])
+            r = self._region(d, pose, batch)
+            r.scatter(flat, paint(r.gather(flat), r, pz, None))
+            return
+        for side in range(2):  # the two boxes can overlap: draw one after the other, like layers
+            single = DynBox(d.name, d.layer, (-d.ref[0] if side == 0 else d.ref[0], d.ref[1]), (d.rel[side],),
+                            d.size, 1, False)
+            r = self._region(single, pose, batch)
+            r.scatter(flat, paint(r.gather(flat), r, pose, side))
+
     def _torso_coords(self, box: str, breath: Tensor) -> tuple[Tensor, Tensor]:
-        X, Y = self._xy(box)
+        X, Y = getattr(self, f"X_{box}"), getattr(self, f"Y_{box}")
         return X * (1.0 / self.S), Y * (1.0 / self.S) - (NECK_Y - BREATH_RISE * breath) * (1.0 / self.S)
 
     # -- the program -----------------------------------------------------------------------------
@@ -406,59 +331,79 @@ class ProceduralCharacter(nn.Module):
         s = torch.minimum(torch.maximum(states.float(), self.lo), self.hi)
         f = {name: s[:, i].reshape(-1, 1, 1, 1) for i, name in enumerate(STATE_FIELDS)}
         lay, col, aa, lw = self.layout, self._col, self.aa, self.lw
+        batch = s.shape[0]
         pose = self._pose(f)
-        canvas = self.canvas0.expand(s.shape[0], -1, -1, -1).clone()
-
-        u, v = self._coords("back", pose, "back")
+        canvas = self.canvas0.expand(batch, -1, -1, -1).clone()
+        flat = canvas.view(-1)
         style = self.look.hair_style
-        self._put(
-            canvas, "back", parts.draw_hair_back(self._region(canvas, "back"), u, v, style, aa, lw, col)
-        )
+
+        def back(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            u, v = self._coords(r, pz, "back")
+            return parts.draw_hair_back(reg, u, v, style, aa, lw, col)
+
+        def tail(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            u, v = self._coords(r, pz, "back")
+            return parts.draw_tail(reg, u, v, aa, lw, col)
+
+        self._draw(flat, "back", pose, batch, back)
         if style == "twintails":
-            for box in ("tail0", "tail1"):
-                u, v = self._coords(box, pose, "back")
-                self._put(canvas, box, parts.draw_tail(self._region(canvas, box), u, v, aa, lw, col))
-        shift_px = f["breath"] * self.layout.breath_px
+            self._draw(flat, "tail", pose, batch, tail)
+        shift_px = f["breath"] * lay.breath_px
         shift = torch.floor(shift_px)
         frac = shift_px - shift
         self._paste_rows(canvas, "neck", shift, frac)
         self._paste_rows(canvas, "torso", shift, frac)
         tx, ty = self._torso_coords("chin", f["breath"])
-        u, v = self._coords("chin", pose, "face")
-        self._put(canvas, "chin", parts.draw_neck_shadow(self._region(canvas, "chin"), tx, ty, u, v, aa, col))
+        X, Y = self.X_chin, self.Y_chin
+        cb = self.boxes["chin"]
+        chin = Region(X, (0, 0, 0, 0), X, Y)  # coordinates only: the neck shadow box is static
+        u, v = self._coords(chin, pose, "face")
+        region = canvas[:, :, cb.y0 : cb.y1, cb.x0 : cb.x1]
+        canvas[:, :, cb.y0 : cb.y1, cb.x0 : cb.x1] = parts.draw_neck_shadow(region, tx, ty, u, v, aa, col)
 
-        u, v = self._coords("head", pose, "face")
-        uh, vh = self._coords("head", pose, "hair")
-        edge = parts.bangs_edge(uh)
-        self._put(
-            canvas, "head", parts.draw_face(self._region(canvas, "head"), u, v, uh, vh, edge, aa, lw, col)
-        )
+        def face(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            u, v = self._coords(r, pz, "face")
+            uh, vh = self._coords(r, pz, "hair")
+            return parts.draw_face(reg, u, v, uh, vh, parts.bangs_edge(uh), aa, lw, col)
 
+        self._draw(flat, "head", pose, batch, face)
         eyes = self._eye_params(f)
-        for side, p in enumerate(eyes):
-            box = f"cheek{side}"
-            ex, ey = self._coords(box, pose, "features", su=p["su"], sv=p["sv"], ou=p["ou"], ov=lay.eye_cy)
-            self._put(canvas, box, parts.draw_blush(self._region(canvas, box), ex, ey, p["blush"], col))
-        for side, p in enumerate(eyes):
-            box = f"eye{side}"
-            ex, ey = self._coords(box, pose, "features", su=p["su"], sv=p["sv"], ou=p["ou"], ov=lay.eye_cy)
-            self._put(canvas, box, parts.draw_eye(self._region(canvas, box), ex, ey, p, p["aa"], col))
 
+        def pick(params: list[dict[str, Tensor]], side: int | None) -> dict[str, Tensor]:
+            return _cat(params) if side is None else params[side]
+
+        def cheek(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            p = pick(eyes, side)
+            ex, ey = self._coords(r, pz, "features", su=p["su"], sv=p["sv"], ou=p["ou"], ov=lay.eye_cy)
+            return parts.draw_blush(reg, ex, ey, p["blush"], col)
+
+        def eye(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            p = pick(eyes, side)
+            ex, ey = self._coords(r, pz, "features", su=p["su"], sv=p["sv"], ou=p["ou"], ov=lay.eye_cy)
+            return parts.draw_eye(reg, ex, ey, p, p["aa"], col)
+
+        self._draw(flat, "cheek", pose, batch, cheek)
+        self._draw(flat, "eye", pose, batch, eye)
         mp = self._mouth_params(f)
-        mx, my = self._coords("mouth", pose, "features", ov=lay.mouth_cy)
-        self._put(
-            canvas, "mouth", parts.draw_mouth(self._region(canvas, "mouth"), mx, my, mp, aa, lw * 0.8, col)
-        )
 
-        self._put(
-            canvas,
-            "head",
-            parts.draw_hair_front(self._region(canvas, "head"), uh, vh, edge, lay.lock_len, aa, lw, col),
-        )
-        for side, p in enumerate(self._brow_params(f)):
-            box = f"brow{side}"
-            bx, by = self._coords(box, pose, "features", su=p["su"], ou=p["ou"])
-            self._put(canvas, box, parts.draw_brow(self._region(canvas, box), bx, by, p, aa, col))
+        def mouth(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            mx, my = self._coords(r, pz, "features", ov=lay.mouth_cy)
+            return parts.draw_mouth(reg, mx, my, mp, aa, lw * 0.8, col)
+
+        def hair_front(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            uh, vh = self._coords(r, pz, "hair")
+            return parts.draw_hair_front(reg, uh, vh, parts.bangs_edge(uh), lay.lock_len, aa, lw, col)
+
+        self._draw(flat, "mouth", pose, batch, mouth)
+        self._draw(flat, "head", pose, batch, hair_front)
+        brows = self._brow_params(f)
+
+        def brow(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
+            p = pick(brows, side)
+            bx, by = self._coords(r, pz, "features", su=p["su"], ou=p["ou"])
+            return parts.draw_brow(reg, bx, by, p, aa, col)
+
+        self._draw(flat, "brow", pose, batch, brow)
         return self._finish(canvas)
 
     def _finish(self, canvas: Tensor) -> Tensor:
@@ -488,6 +433,10 @@ class ProceduralCharacter(nn.Module):
             "cv": cy * cos_s - cx * sin_s,
             "yaw": f["head_yaw"],
             "pitch": f["head_pitch"],
+            "cos": cos,
+            "sin": sin,
+            "cx": cx,
+            "cy": cy,
         }
 
     def _eye_params(self, f: dict[str, Tensor]) -> list[dict[str, Tensor]]:

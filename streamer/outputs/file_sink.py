@@ -70,6 +70,9 @@ class SegmentedFileSink:
         """Remember the encoder whose parameters each segment's streams copy."""
         self._encoder = encoder
         self.directory.mkdir(parents=True, exist_ok=True)
+        # (re)starting after a failure: the next keyframe opens a fresh segment
+        self._closed = False
+        self._segment_start = None
 
     def write(self, packet: av.Packet) -> None:
         """Mux one packet, rolling over to a new segment on a due video keyframe."""

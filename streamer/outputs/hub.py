@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from .encoder import AVEncoder, EncoderSettings
+from .sink_runner import SinkRunner, SinkStatus, StatusListener
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,6 @@ class PacketSink(Protocol):
 
     def close(self) -> None:
         """Finalize output; called once on the hub thread when the hub closes."""
-
-
-@dataclass
-class SinkStatus:
-    """Health of one sink as seen by the hub."""
-
-    name: str
-    state: str = "ok"  # ok | disabled | closed
-    packets: int = 0
-    error: str | None = None
 
 
 @dataclass
@@ -89,6 +80,7 @@ class OutputHub:
         queue_frames: int = 8,
         copy_frames: bool = True,
         frame_sinks: list[Any] | None = None,
+        on_sink_status: StatusListener | None = None,
     ) -> None:
         # Build the encoder here so bad settings fail in the caller, not silently on the thread.
         self.settings = settings
@@ -105,6 +97,8 @@ class OutputHub:
                     name = f"{name}#{i}"
                 names.add(name)
                 target.append((sink, SinkStatus(name)))
+        self._on_sink_status = on_sink_status
+        self._runners: list[SinkRunner] = []
         self._lock = threading.Lock()
         self._closed = False
         self._submitted = 0
@@ -159,15 +153,14 @@ class OutputHub:
             encode_ms_median=statistics.median(recent) if recent else 0.0,
             queue_depth=self._queue.qsize(),
             queue_capacity=self._queue.maxsize,
-            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error)
+            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error, st.dropped, st.restarts)
                    for _, st in self._sinks + self._frame_sinks},
         )
 
     # -- worker side -----------------------------------------------------------------------------
     def _run(self) -> None:
-        for sink, st in self._sinks:
-            if hasattr(sink, "start"):  # optional: sinks that need no stream setup skip it
-                self._call(sink, st, "start", self.encoder)
+        # each packet sink gets its own thread: a slow or failing one never holds up the others
+        self._runners = [SinkRunner(sink, st, self.encoder, on_status=self._on_sink_status) for sink, st in self._sinks]
         try:
             while True:
                 item = self._queue.get()
@@ -194,16 +187,17 @@ class OutputHub:
             except Exception:
                 log.exception("output hub: encoder flush failed")
         finally:
-            for sink, st in self._sinks + self._frame_sinks:
+            for runner in self._runners:
+                runner.close()
+            for sink, st in self._frame_sinks:
                 if st.state == "ok" and self._call(sink, st, "close"):
                     st.state = "closed"
             self.encoder.close()
 
     def _fan_out(self, packets: list[av.Packet]) -> None:
         for packet in packets:
-            for sink, st in self._sinks:
-                if st.state == "ok" and self._call(sink, st, "write", packet):
-                    st.packets += 1
+            for runner in self._runners:
+                runner.put(packet)
 
     def _call(self, sink: Any, st: SinkStatus, method: str, *args: Any) -> bool:
         """Invoke a sink method; on error log it, disable the sink and report False."""

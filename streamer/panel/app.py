@@ -251,6 +251,13 @@ def create_app(panel: Panel) -> FastAPI:
             raise HTTPException(503, "no frame rendered yet")
         return Response(data, media_type="image/jpeg")
 
+    @app.get("/api/metrics")
+    async def metrics(who: Viewer) -> Response:
+        """Prometheus exposition (scrape with `authorization: {credentials: <viewer token>}`)."""
+        from streamer.metrics import CONTENT_TYPE, render_metrics
+
+        return Response(render_metrics(control.show), media_type=CONTENT_TYPE)
+
     @app.get("/api/banned-words")
     async def banned_words(who: Mod) -> dict[str, Any]:
         return {"banned_words": control.banned_words}

@@ -1,0 +1,451 @@
+"""The `live2d` appearance: the user's own Live2D model behind the Renderer interface.
+
+Cubism 3/4/5 (`.model3.json`) and Cubism 2 (`.model.json`) models are drawn by the optional
+`live2d-py` package (`pip install 'stagecast[live2d]'`) in headless OpenGL: EGL with no display
+through Mesa (llvmpipe on a CPU, the GPU driver where there is one).
+
+All GL work happens in one child process (`live2d_worker.py`) that imports `live2d` before
+anything touches GL, which is what live2d-py needs; a model that crashes the Cubism core kills
+that process, not the show, and the error names the file. `render()` sends per-frame Cubism
+parameter values to it and waits for the pixels, which come back through shared memory.
+
+Mapping: every CharacterState field drives a standard Cubism parameter (`ParamAngleX`, ... or
+the Cubism 2 `PARAM_ANGLE_X`, ...), overridable per model. Emotions are applied through the
+model's own expressions, weighted by intensity (computed here, so a frame depends only on its
+state); motions, physics and pose fading are opt-in and make frames depend on the sequence.
+The model's auto-blink and auto-breath are off: our animator does both.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.state import EMOTIONS, IDX, P, mouth_openness
+
+WORKER = Path(__file__).with_name("live2d_worker.py")
+
+# channel -> (candidate parameter ids, first present wins; Cubism 3+ first, then Cubism 2 names)
+CHANNELS: dict[str, tuple[str, ...]] = {
+    "angle_x": ("ParamAngleX", "PARAM_ANGLE_X"),
+    "angle_y": ("ParamAngleY", "PARAM_ANGLE_Y"),
+    "angle_z": ("ParamAngleZ", "PARAM_ANGLE_Z"),
+    "body_angle_x": ("ParamBodyAngleX", "PARAM_BODY_ANGLE_X", "PARAM_BODY_X"),
+    "eye_l_open": ("ParamEyeLOpen", "PARAM_EYE_L_OPEN"),
+    "eye_r_open": ("ParamEyeROpen", "PARAM_EYE_R_OPEN"),
+    "eye_ball_x": ("ParamEyeBallX", "PARAM_EYE_BALL_X"),
+    "eye_ball_y": ("ParamEyeBallY", "PARAM_EYE_BALL_Y"),
+    "brow_l_y": ("ParamBrowLY", "PARAM_BROW_L_Y"),
+    "brow_r_y": ("ParamBrowRY", "PARAM_BROW_R_Y"),
+    "mouth_open_y": ("ParamMouthOpenY", "PARAM_MOUTH_OPEN_Y"),
+    "mouth_form": ("ParamMouthForm", "PARAM_MOUTH_FORM"),
+    "cheek": ("ParamCheek", "PARAM_TERE"),
+    "breath": ("ParamBreath", "PARAM_BREATH"),
+}
+
+# Words in expression names that identify an emotion, for models whose expressions are named.
+EMOTION_WORDS: dict[str, tuple[str, ...]] = {
+    "joy": ("joy", "happy", "smile", "glad"),
+    "anger": ("anger", "angry", "mad"),
+    "sorrow": ("sorrow", "sad", "cry"),
+    "surprise": ("surprise", "shock"),
+    "fun": ("fun", "laugh", "excite"),
+}
+
+_BLEND = {"add": "add", "multiply": "mult", "mult": "mult", "overwrite": "set", "set": "set"}
+
+
+class Live2DError(RuntimeError):
+    """Live2D cannot run: the message says which file or component and why."""
+
+
+def cubism_channels(state: np.ndarray) -> dict[str, float]:
+    """One CharacterState [P] -> channel values in Cubism's usual units (angles ±30, eyes 0..1, form -1..1)."""
+    s = np.asarray(state, dtype=np.float32)
+    f = {name: float(s[i]) for name, i in IDX.items()}
+    form = (
+        0.6 * f["mouth_i"] + 0.3 * f["mouth_e"] - 0.5 * f["mouth_u"] - 0.4 * f["mouth_o"]
+        + 0.6 * f["joy"] + 0.4 * f["fun"] - 0.6 * f["sorrow"] - 0.4 * f["anger"]
+    )
+    return {
+        "angle_x": 30.0 * f["head_yaw"],
+        "angle_y": 30.0 * f["head_pitch"],
+        "angle_z": 30.0 * f["head_roll"],
+        "body_angle_x": 10.0 * f["head_yaw"],
+        "eye_l_open": f["eye_open_l"],
+        "eye_r_open": f["eye_open_r"],
+        "eye_ball_x": f["gaze_x"],
+        "eye_ball_y": f["gaze_y"],
+        "brow_l_y": f["brow_l"],
+        "brow_r_y": f["brow_r"],
+        "mouth_open_y": float(mouth_openness(torch.from_numpy(s))),
+        "mouth_form": max(-1.0, min(1.0, form)),
+        "cheek": f["blush"],
+        "breath": f["breath"],
+    }
+
+
+@dataclass
+class Live2DSettings:
+    """What `character.appearance: live2d` needs: the model, its framing and per-model parameter fixes."""
+
+    model: Path  # a .model3.json / .model.json, or the folder holding exactly one
+    background: tuple[int, int, int] = (40, 44, 52)  # RGB the premultiplied model is composited over
+    scale: float | None = None  # None: the model's own layout
+    offset_x: float = 0.0  # scene units, + is right
+    offset_y: float = 0.0  # scene units, + is up
+    parameters: dict[str, str | None] = field(default_factory=dict)  # channel -> parameter id (None: off)
+    parameter_scale: dict[str, float] = field(default_factory=dict)  # channel -> factor (-1 flips a sign)
+    fixed_parameters: dict[str, float] = field(default_factory=dict)  # parameter id -> constant every frame
+    expressions: dict[str, str] | None = None  # emotion -> expression name; None: guess from names
+    motions: dict[str, str] = field(default_factory=dict)  # emotion -> motion group, started when it rises
+    motion_threshold: float = 0.5
+    physics: bool = False  # hair/cloth physics: livelier, but a frame then depends on the ones before
+    fps: int = 30  # time step for physics, motions and pose fading
+    fast_textures: bool = True  # bilinear instead of trilinear sampling (about 25% faster on llvmpipe)
+    render_scale: float = 1.0  # < 1: draw smaller and scale up (faster on a CPU, softer picture)
+
+
+def find_model_file(path: str | os.PathLike[str]) -> Path:
+    """The model settings file for a path that is the file itself or a folder holding exactly one."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise Live2DError(f"Live2D model not found: {p}")
+    if p.is_dir():
+        found = sorted(p.rglob("*.model3.json")) + sorted(p.rglob("*.model.json"))
+        if not found:
+            raise Live2DError(f"no .model3.json or .model.json under {p}")
+        if len(found) > 1:
+            names = ", ".join(str(f.relative_to(p)) for f in found[:5])
+            raise Live2DError(f"{p} holds several Live2D models ({names}); name the .model3.json / .model.json file")
+        p = found[0]
+    if not (p.name.endswith(".model3.json") or p.name.endswith(".model.json")):
+        raise Live2DError(f"{p}: a Live2D model is a .model3.json (Cubism 3+) or .model.json (Cubism 2) file")
+    return p.resolve()
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise Live2DError(f"{what} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Live2DError(f"{path}: not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What a model settings file references, checked to exist before the Cubism core sees any of it."""
+
+    settings: Path
+    cubism: int  # 3 (moc3; Cubism 3/4/5) or 2
+    moc: Path
+    textures: tuple[Path, ...]
+    expressions: dict[str, Path]
+
+
+def read_model_files(settings: Path) -> ModelFiles:
+    """Parse a .model3.json / .model.json and check every file it names, so a broken model names its file."""
+    data = _read_json(settings, "Live2D model settings")
+    if not isinstance(data, dict):
+        raise Live2DError(f"{settings}: expected a JSON object")
+    home = settings.parent
+    if settings.name.endswith(".model3.json"):
+        refs = data.get("FileReferences") or {}
+        moc_name, textures = refs.get("Moc"), refs.get("Textures") or []
+        exprs = {e.get("Name", ""): e.get("File", "") for e in refs.get("Expressions") or []}
+        others = [refs.get("Physics"), refs.get("Pose")]
+        cubism, magic = 3, b"MOC3"
+    else:
+        moc_name, textures = data.get("model"), data.get("textures") or []
+        exprs = {e.get("name", ""): e.get("file", "") for e in data.get("expressions") or []}
+        others = [data.get("physics"), data.get("pose")]
+        cubism, magic = 2, b"moc"
+    if not moc_name:
+        raise Live2DError(f"{settings}: names no .moc{'3' if cubism == 3 else ''} file")
+    moc = home / moc_name
+    for name in [moc_name, *textures, *exprs.values(), *[o for o in others if o]]:
+        if not (home / name).is_file():
+            raise Live2DError(f"{settings}: references {name}, which does not exist ({home / name})")
+    with open(moc, "rb") as fh:
+        if not fh.read(len(magic)) == magic:
+            raise Live2DError(f"{moc}: not a Cubism {cubism} moc file (header is not {magic!r})")
+    return ModelFiles(settings, cubism, moc, tuple(home / t for t in textures),
+                      {name: home / f for name, f in exprs.items() if name})
+
+
+def read_expression(path: Path) -> list[tuple[str, str, float]]:
+    """An .exp3.json (Cubism 3+) or .exp.json (Cubism 2) -> [(parameter id, add|mult|set, value)]."""
+    data = _read_json(path, "Live2D expression")
+    out: list[tuple[str, str, float]] = []
+    if "Parameters" in data:
+        for p in data["Parameters"]:
+            out.append((p["Id"], _BLEND.get(str(p.get("Blend", "Add")).lower(), "add"), float(p["Value"])))
+        return out
+    for p in data.get("params") or []:
+        kind = _BLEND.get(str(p.get("calc", "add")).lower(), "add")
+        value = float(p["val"])
+        if kind == "add":  # Cubism 2 stores absolute values with a default to subtract
+            value -= float(p.get("def", 0.0))
+        elif kind == "mult":
+            value /= float(p.get("def", 1.0)) or 1.0
+        out.append((str(p["id"]), kind, value))
+    return out
+
+
+def guess_expressions(names: Iterable[str]) -> dict[str, str]:
+    """Emotion -> expression for models whose expression names say what they are ("Happy", "angry01")."""
+    out: dict[str, str] = {}
+    for emotion, words in EMOTION_WORDS.items():
+        for name in names:
+            if any(w in name.lower() for w in words):
+                out[emotion] = name
+                break
+    return out
+
+
+def _pipe_pair(proc: subprocess.Popen[bytes]) -> tuple[Connection, Connection]:
+    assert proc.stdin is not None and proc.stdout is not None
+    tx = Connection(os.dup(proc.stdin.fileno()), readable=False)
+    rx = Connection(os.dup(proc.stdout.fileno()), writable=False)
+    proc.stdin.close()
+    proc.stdout.close()
+    return tx, rx
+
+
+class _WorkerProcess:
+    """The GL child process and its pipes; errors carry the tail of what it printed."""
+
+    def __init__(self, what: str, timeout_s: float) -> None:
+        self.what, self.timeout_s = what, timeout_s
+        self.log = tempfile.TemporaryFile()
+        # numpy's BLAS threads would only compete with llvmpipe's rasterizer threads for the cores
+        env = dict(os.environ, PYOPENGL_PLATFORM="egl", EGL_PLATFORM="surfaceless", OPENBLAS_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
+        )
+        self.tx, self.rx = _pipe_pair(self.proc)
+
+    def log_tail(self, lines: int = 8) -> str:
+        self.log.seek(0)
+        text = self.log.read().decode("utf-8", "replace")
+        tail = [line for line in text.splitlines() if line.strip() and "\x1b[" not in line][-lines:]
+        return "\n".join(tail)
+
+    def call(self, *msg: Any) -> Any:
+        try:
+            self.tx.send(msg)
+            if not self.rx.poll(self.timeout_s):
+                raise Live2DError(f"{self.what}: the Live2D worker did not answer within {self.timeout_s:.0f} s")
+            status, payload = self.rx.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            code = self.proc.wait(timeout=5)
+            why = "aborted (SIGABRT)" if code == -6 else f"exited with code {code}"
+            raise Live2DError(f"{self.what}: the Live2D worker {why}\n{self.log_tail()}") from None
+        if status != "ok":
+            raise Live2DError(f"{self.what}: {payload}")
+        return payload
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.tx.send(("close",))
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                self.proc.kill()
+                self.proc.wait()
+        for conn in (self.tx, self.rx):
+            conn.close()
+        self.log.close()
+
+
+class Live2DRenderer:
+    """The `live2d` Renderer: states [B, P] -> frames [B, H, W, 3] uint8 of the user's Live2D model."""
+
+    def __init__(self, width: int, height: int, settings: Live2DSettings, timeout_s: float = 120.0) -> None:
+        self.width, self.height, self.settings = width, height, settings
+        self.files = read_model_files(find_model_file(settings.model))
+        self._shm: shared_memory.SharedMemory | None = None
+        self._previous = np.zeros(len(EMOTIONS), dtype=np.float32)
+        self.last_worker_s = self.last_worker_cpu_s = 0.0  # wall and CPU (all threads) the last batch took
+        bg = tuple(c / 255.0 for c in settings.background)
+        self._worker = _WorkerProcess(str(self.files.settings), timeout_s)
+        try:
+            self.info: dict[str, Any] = self._worker.call("init", {
+                "model": str(self.files.settings), "width": width, "height": height, "background": bg,
+                "scale": settings.scale, "offset_x": settings.offset_x, "offset_y": settings.offset_y,
+                "physics": settings.physics, "motions": bool(settings.motions), "dt": 1.0 / settings.fps,
+                "fast_textures": settings.fast_textures, "render_scale": settings.render_scale,
+            })
+            self._bind()
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind(self) -> None:
+        """Resolve channels, overrides, expressions and motions against what the model really has."""
+        params: dict[str, tuple[float, float, float]] = self.info["params"]
+        s = self.settings
+        unknown = set(s.parameters) - set(CHANNELS)
+        if unknown:
+            raise Live2DError(f"unknown live2d parameter channel(s) {sorted(unknown)}; known: {', '.join(CHANNELS)}")
+        self.bindings: list[tuple[str, str, float]] = []  # (channel, parameter id, scale)
+        for channel, candidates in CHANNELS.items():
+            pid = s.parameters.get(channel, next((c for c in candidates if c in params), None))
+            if pid is None:
+                continue
+            if pid not in params:
+                raise Live2DError(f"{self.files.settings}: has no parameter {pid!r} (for {channel}); "
+                                  f"it has {', '.join(list(params)[:40])}")
+            self.bindings.append((channel, pid, float(s.parameter_scale.get(channel, 1.0))))
+        for pid in s.fixed_parameters:
+            if pid not in params:
+                raise Live2DError(f"{self.files.settings}: has no parameter {pid!r} (in fixed_parameters)")
+        names = list(self.files.expressions)
+        chosen = guess_expressions(names) if s.expressions is None else dict(s.expressions)
+        self.expressions: dict[str, list[tuple[str, str, float]]] = {}
+        for emotion, name in chosen.items():
+            if emotion not in EMOTIONS:
+                raise Live2DError(f"unknown emotion {emotion!r} in live2d expressions; known: {', '.join(EMOTIONS)}")
+            if name not in self.files.expressions:
+                raise Live2DError(f"{self.files.settings}: has no expression {name!r}; it has {', '.join(names)}")
+            entries = read_expression(self.files.expressions[name])
+            self.expressions[emotion] = [e for e in entries if e[0] in params]
+        for emotion, group in s.motions.items():
+            if group not in self.info["motions"]:
+                raise Live2DError(f"{self.files.settings}: has no motion group {group!r} (for {emotion}); "
+                                  f"it has {', '.join(self.info['motions'])}")
+
+    def frame_request(self, state: np.ndarray) -> dict[str, Any]:
+        """What the worker sets for one state: parameter values, weighted expressions, motions to start."""
+        values = cubism_channels(state)
+        params = [(pid, values[ch] * k) for ch, pid, k in self.bindings]
+        params += list(self.settings.fixed_parameters.items())
+        emotions = np.asarray([state[IDX[e]] for e in EMOTIONS], dtype=np.float32)
+        expressions = [(self.expressions[e], float(w)) for e, w in zip(EMOTIONS, emotions, strict=True)
+                       if e in self.expressions and w > 1e-4]
+        start = []
+        if self.settings.motions:
+            th = self.settings.motion_threshold
+            for i, e in enumerate(EMOTIONS):
+                if e in self.settings.motions and emotions[i] >= th > self._previous[i]:
+                    start.append(self.settings.motions[e])
+            self._previous = emotions
+        return {"params": params, "expressions": expressions, "start_motions": start}
+
+    def _buffer(self, frames: int) -> shared_memory.SharedMemory:
+        need = frames * self.height * self.width * 3
+        if self._shm is None or self._shm.size < need:
+            if self._shm is not None:
+                self._shm.close()
+                self._shm.unlink()
+            self._shm = shared_memory.SharedMemory(create=True, size=need)
+        return self._shm
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, P] -> frames [B, H, W, 3] uint8 on the CPU (opaque: the model over the background)."""
+        if states.ndim != 2 or states.shape[1] != P:
+            raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
+        batch = states.detach().to("cpu", torch.float32).numpy()
+        shm = self._buffer(len(batch))
+        reply = self._worker.call("render", shm.name, [self.frame_request(s) for s in batch])
+        self.last_worker_s, self.last_worker_cpu_s = float(reply["seconds"]), float(reply["cpu_seconds"])
+        out = torch.empty((len(batch), self.height, self.width, 3), dtype=torch.uint8)
+        rgb = np.ndarray((len(batch), self.height, self.width, 3), np.uint8, shm.buf)
+        np.copyto(out.numpy(), rgb[:, ::-1])  # GL rows are bottom-up
+        del rgb
+        return out
+
+    def close(self) -> None:
+        """Stop the worker and free the shared frame buffer."""
+        worker, self._worker = getattr(self, "_worker", None), None
+        if worker is not None:
+            worker.close()
+        shm, self._shm = getattr(self, "_shm", None), None
+        if shm is not None:
+            shm.close()
+            shm.unlink()
+
+    def __enter__(self) -> Live2DRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def settings_from_mapping(raw: Mapping[str, Any], base: Path | None = None) -> Live2DSettings:
+    """Live2DSettings from a config mapping; a relative model path is taken from `base` (the pack's folder)."""
+    data = dict(raw)
+    if "model" not in data:
+        raise Live2DError("character.live2d.model is required: the .model3.json / .model.json or its folder")
+    model = Path(data.pop("model")).expanduser()
+    if base is not None and not model.is_absolute():
+        model = base / model
+    if "background" in data:
+        data["background"] = tuple(int(c) for c in data["background"])
+    try:
+        return Live2DSettings(model=model, **data)
+    except TypeError as exc:
+        raise Live2DError(f"character.live2d: {exc}") from None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def probe_live2d(model: str | os.PathLike[str] | None = None) -> list[tuple[str, bool, str]]:
+    """`stagecast check`: can Live2D run here (package, headless EGL, the model), and if not, why not."""
+    import ctypes.util
+
+    out: list[tuple[str, bool, str]] = []
+    l2d, gl = _version("live2d-py"), _version("PyOpenGL")
+    out.append(("live2d-py", l2d is not None, l2d or "not installed: pip install 'stagecast[live2d]'"))
+    out.append(("PyOpenGL", gl is not None, gl or "not installed (comes with live2d-py)"))
+    egl = ctypes.util.find_library("EGL")
+    out.append(("EGL library", egl is not None, egl or "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libgl1"))
+    if l2d is None or gl is None or egl is None:
+        return out
+    worker = None
+    try:
+        t0 = time.perf_counter()
+        worker = _WorkerProcess("Live2D probe", 60.0)
+        info = worker.call("init", {"width": 64, "height": 64})
+        detail = f"{info['gl_renderer']}, OpenGL {info['gl_version']}, EGL {info['egl_version']}"
+        out.append(("Live2D headless OpenGL", True, f"{detail} ({time.perf_counter() - t0:.1f} s)"))
+    except Live2DError as exc:
+        out.append(("Live2D headless OpenGL", False, str(exc).splitlines()[0]))
+        return out
+    finally:
+        if worker is not None:
+            worker.close()
+    if model is not None:
+        try:
+            with Live2DRenderer(64, 64, Live2DSettings(model=Path(model)), timeout_s=60.0) as r:
+                info = r.info
+                detail = (f"{r.files.settings.name}: Cubism {info['cubism']}, {len(info['params'])} parameters, "
+                          f"{len(info['expressions'])} expressions, {sum(info['motions'].values())} motions, "
+                          f"{len(r.bindings)}/{len(CHANNELS)} channels bound")
+            out.append(("Live2D model", True, detail))
+        except Live2DError as exc:
+            out.append(("Live2D model", False, str(exc).splitlines()[0]))
+    return out
