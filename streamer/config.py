@@ -30,6 +30,7 @@ from streamer.chat.config import (
     TwitchSourceConfig,
     YouTubeSourceConfig,
 )
+from streamer.obs import ObsConfig
 from streamer.panel.settings import PanelConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -172,6 +173,7 @@ class StagecastConfig(_Model):
     director: DirectorConfig = Field(default_factory=DirectorConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     panel: PanelConfig = Field(default_factory=PanelConfig)
+    obs: ObsConfig = Field(default_factory=ObsConfig)
 
     @model_validator(mode="after")
     def _samples_per_frame_is_integer(self) -> StagecastConfig:

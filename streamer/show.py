@@ -26,6 +26,7 @@ from streamer.chat.youtube import YouTubeError, make_youtube_source
 from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
 from streamer.director import Director
 from streamer.events import ChatMessage, Health, HealthStatus, ModerationDecision
+from streamer.obs import CaptionFollower, ObsController
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 
@@ -80,6 +81,8 @@ class Show:
         self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
         self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
         self.source_restarts: dict[str, int] = {}
+        self.obs = ObsController(config.obs, on_status=self._obs_status) if config.obs.enabled else None
+        self._captions: CaptionFollower | None = None
         self._stop = asyncio.Event()
 
     def set_health(self, component: str, status: HealthStatus, detail: str = "") -> None:
@@ -94,6 +97,20 @@ class Show:
         status = {"live": HealthStatus.OK, "ok": HealthStatus.OK, "closed": HealthStatus.OK}.get(
             state, HealthStatus.DEGRADED)
         self.set_health(f"sink:{name}", status, detail)
+
+    def _obs_status(self, state: str, detail: str) -> None:
+        self.set_health("obs", HealthStatus.OK if state == "connected" else HealthStatus.DEGRADED, detail)
+
+    def pause(self) -> None:
+        """The character stops taking turns (stream and idle go on); OBS shows the pause scene."""
+        self.director.pause()
+        if self.obs is not None:
+            self.obs.on_pause()
+
+    def resume(self) -> None:
+        self.director.resume()
+        if self.obs is not None:
+            self.obs.on_resume()
 
     def _make_source(self, cfg: ChatSourceConfig) -> ChatSource:
         if isinstance(cfg, ReplaySourceConfig):
@@ -181,6 +198,10 @@ class Show:
                 self.panel = await start_panel(self, self.config.panel)
             except PanelError as exc:
                 log.error("%s; running without the panel", exc)
+        if self.obs is not None:
+            await self.obs.start()
+            self._captions = CaptionFollower(self.obs.set_caption, loop, self.timebase.fps)
+            self.loop.hooks.append(self._captions)
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.director.run(), name="director")]
         tasks += [asyncio.create_task(self._pump(s), name=f"chat:{s.name}") for s in self.sources]
         tasks.append(asyncio.create_task(self.policy.feed(self.director.submit_chat), name="reply-policy"))
@@ -193,6 +214,10 @@ class Show:
         finally:
             if self.panel is not None:
                 await self.panel.close()
+            if self.obs is not None:
+                if self._captions is not None:
+                    self.loop.hooks.remove(self._captions)
+                await self.obs.stop()
             stopped.cancel()
             self.loop.stop()
             for task in tasks:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -254,8 +255,9 @@ class _WorkerProcess:
             status, payload = self.rx.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             code = self.proc.wait(timeout=5)
-            why = "aborted (SIGABRT)" if code == -6 else f"exited with code {code}"
-            raise Live2DError(f"{self.what}: the Live2D worker {why}\n{self.log_tail()}") from None
+            why = f"crashed ({signal.Signals(-code).name})" if code < 0 else f"exited with code {code}"
+            tail = self.log_tail()
+            raise Live2DError(f"{self.what}: the Live2D worker {why}" + (f"\n{tail}" if tail else "")) from None
         if status != "ok":
             raise Live2DError(f"{self.what}: {payload}")
         return payload
@@ -285,7 +287,7 @@ class Live2DRenderer:
         bg = tuple(c / 255.0 for c in settings.background)
         self._worker = _WorkerProcess(str(self.files.settings), timeout_s)
         try:
-            self.info: dict[str, Any] = self._worker.call("init", {
+            self.info: dict[str, Any] = self._load({
                 "model": str(self.files.settings), "width": width, "height": height, "background": bg,
                 "scale": settings.scale, "offset_x": settings.offset_x, "offset_y": settings.offset_y,
                 "physics": settings.physics, "motions": bool(settings.motions), "dt": 1.0 / settings.fps,
@@ -295,6 +297,15 @@ class Live2DRenderer:
         except BaseException:
             self.close()
             raise
+
+    def _load(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._worker.call("init", cfg)
+        except Live2DError as exc:
+            if "crashed" not in str(exc):
+                raise
+            raise Live2DError(f"{exc}\nThe Cubism core died reading {self.files.moc} (truncated, or a Cubism version "
+                              f"this live2d-py does not support?)") from None
 
     def _bind(self) -> None:
         """Resolve channels, overrides, expressions and motions against what the model really has."""

@@ -115,15 +115,54 @@ class GLTarget:
         GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, out)
 
 
-def _linear_textures(GL: Any, first: int = 1, last: int = 256) -> int:
-    """Switch the model's textures from trilinear mipmapping to bilinear: the same picture at this scale, far
-    cheaper in Mesa's llvmpipe. We own the context, so every texture in it is the model's."""
+def _bleed(px: Any, iterations: int) -> Any:
+    """Give fully transparent texels the colour of their visible neighbours. Cubism 2 textures hold straight alpha
+    and the shader premultiplies after sampling, so the (arbitrary) colour of invisible texels otherwise bleeds
+    into every filtered edge as a faint outline around each art patch."""
+    import numpy as np
+
+    rgb, known = px[..., :3].astype(np.float32), px[..., 3] > 0
+    for _ in range(iterations):
+        weight = known.astype(np.float32)
+        acc, count = np.zeros_like(rgb), np.zeros_like(weight)
+        for shift in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            acc += np.roll(rgb * weight[..., None], shift, (0, 1))
+            count += np.roll(weight, shift, (0, 1))
+        grow = ~known & (count > 0)
+        if not grow.any():
+            break
+        rgb[grow] = acc[grow] / count[grow, None]
+        known |= grow
+    out = px.copy()
+    hidden = px[..., 3] == 0
+    out[hidden, :3] = np.clip(rgb[hidden] + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def prepare_textures(GL: Any, fast: bool, last: int = 256) -> int:
+    """Fix the model's textures once after loading: bleed edges where alpha is straight, and with `fast` switch
+    trilinear mipmapping to bilinear (the same picture at stream sizes, much cheaper on llvmpipe). We own the
+    context, so its mipmapped textures are the model's; mask buffers are not mipmapped and are left alone."""
+    import numpy as np
+
     changed = 0
-    for name in range(first, last):
-        if GL.glIsTexture(name):
-            GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+    for name in range(1, last):
+        if not GL.glIsTexture(name):
+            continue
+        GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+        if GL.glGetTexParameteriv(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER) in (GL.GL_LINEAR, GL.GL_NEAREST):
+            continue
+        w = int(GL.glGetTexLevelParameteriv(GL.GL_TEXTURE_2D, 0, GL.GL_TEXTURE_WIDTH))
+        h = int(GL.glGetTexLevelParameteriv(GL.GL_TEXTURE_2D, 0, GL.GL_TEXTURE_HEIGHT))
+        raw = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
+        px = np.frombuffer(raw, np.uint8).reshape(h, w, 4)
+        if (px[..., :3].max(-1) > px[..., 3]).any():  # straight alpha: premultiplied data never exceeds alpha
+            px = _bleed(px, 2 if fast else 12)
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, px)
+            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+        if fast:
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
-            changed += 1
+        changed += 1
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
     return changed
 
@@ -162,7 +201,7 @@ class Worker:
         self.target.begin(self.background)
         model.Update(0.0)  # first update: pose and textures settle, shaders compile
         model.Draw()
-        self.textures = _linear_textures(self.GL) if cfg.get("fast_textures", True) else 0
+        self.textures = prepare_textures(self.GL, bool(cfg.get("fast_textures", True)))
         self.motion_index: dict[str, int] = {}
 
     def info(self) -> dict[str, Any]:

@@ -156,11 +156,11 @@ class ShowControl:
         return {"start_frame": frame, "emotion": cue.emotion, "intensity": cue.intensity, "hold_s": cue.hold_s}
 
     def pause(self) -> dict[str, Any]:
-        self.show.director.pause()
+        self.show.pause()
         return {"paused": True}
 
     def resume(self) -> dict[str, Any]:
-        self.show.director.resume()
+        self.show.resume()
         return {"paused": False}
 
     def skip(self) -> dict[str, Any]:
