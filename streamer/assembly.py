@@ -13,6 +13,7 @@ from engine.brain.persona import Persona
 from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
 from engine.memory import Memory, MemoryLimits
+from engine.render.base import Renderer
 from engine.render.procedural import ProceduralRenderer
 from engine.timeline import Timeline
 from engine.voice.base import Voice
@@ -28,7 +29,7 @@ class EngineParts:
     timebase: TimeBase
     timeline: Timeline
     animator: Animator
-    renderer: ProceduralRenderer
+    renderer: Renderer
     voice: Voice
     brain: Brain
     moderator: Moderator
@@ -75,6 +76,18 @@ def build_voice(character: CharacterConfig, sample_rate: int) -> Voice:
     return LanguageRouter({lang: make(name) for lang, name in wanted.items()}, default=espeak)
 
 
+def build_renderer(config: StagecastConfig) -> Renderer:
+    """The character's appearance. Live2D runs in its own process; it is never imported here."""
+    w, h = config.video.width, config.video.height
+    if config.character.appearance == "live2d":
+        from engine.render.live2d import Live2DRenderer, settings_from_mapping
+
+        settings = settings_from_mapping(config.character.live2d or {})
+        settings.fps = config.video.fps
+        return Live2DRenderer(w, h, settings)
+    return ProceduralRenderer(w, h)
+
+
 def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:
     if character.brain == "scripted":
         return ScriptedBrain(character.name)
@@ -108,7 +121,7 @@ def build_engine(config: StagecastConfig, seed: int | None = None, with_memory: 
         timebase=timebase,
         timeline=Timeline(timebase),
         animator=Animator(timebase.fps, seed=config.show.seed if seed is None else seed),
-        renderer=ProceduralRenderer(config.video.width, config.video.height),
+        renderer=build_renderer(config),
         voice=build_voice(character, timebase.sample_rate),
         brain=build_brain(character, memory),
         moderator=Moderator(rules=config.moderation),

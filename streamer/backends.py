@@ -74,6 +74,12 @@ def probe_backends() -> list[BackendStatus]:
     out.append(_optional("pypinyin", "Chinese pinyin (pypinyin)", "needed for Chinese speech"))
     out.append(_optional("onnxruntime", "renderer onnxruntime", "pip install onnxruntime"))
     out.append(_optional("tensorrt", "renderer tensorrt", "TensorRT is not installed"))
+    try:
+        from engine.render.live2d import probe_live2d
+
+        out += [BackendStatus(f"live2d: {n}", ok, d) for n, ok, d in probe_live2d(None)]
+    except Exception as exc:  # noqa: BLE001
+        out.append(BackendStatus("live2d", False, str(exc).splitlines()[0]))
     ffprobe = shutil.which("ffprobe")
     out.append(BackendStatus("ffprobe (tests)", ffprobe is not None, ffprobe or "apt-get install ffmpeg"))
     return out

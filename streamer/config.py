@@ -63,7 +63,8 @@ class ShowConfig(_Model):
 
 class CharacterConfig(_Model):
     name: str = "Aiko"
-    appearance: Literal["procedural"] = "procedural"
+    appearance: Literal["procedural", "live2d"] = "procedural"
+    live2d: dict[str, Any] | None = Field(None, description="Live2D settings (model: path to .model3.json/.model.json)")
     brain: Literal["scripted", "openai", "llama"] = "scripted"
     voice: VoiceName = "espeak"
     voice_by_language: dict[str, VoiceName] = Field(default_factory=dict, description="e.g. {ja: kokoro-ja}")
@@ -82,6 +83,8 @@ class CharacterConfig(_Model):
     def _backends_have_what_they_need(self) -> CharacterConfig:
         if self.brain == "llama" and not (self.llama.model_path or self.llama.model_package):
             raise ValueError("character.llama: the llama brain needs model_path or model_package")
+        if self.appearance == "live2d" and not (self.live2d and self.live2d.get("model")):
+            raise ValueError("character.live2d.model: the live2d appearance needs the path of your model")
         uses = {self.voice, *self.voice_by_language.values()}
         if "coqui" in uses and self.coqui is None:
             raise ValueError("character.coqui: the coqui voice needs model_dir and speaker_wav")
@@ -258,6 +261,8 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
         value = getattr(holder, attr, None) if holder is not None else None
         if value is not None and not value.is_absolute():
             setattr(holder, attr, (base_dir / value).resolve())
+    if ch.live2d and isinstance(ch.live2d.get("model"), str) and not Path(ch.live2d["model"]).is_absolute():
+        ch.live2d["model"] = str((base_dir / ch.live2d["model"]).resolve())
     if not ch.memory.path.is_absolute():
         ch.memory.path = (Path.cwd() / ch.memory.path).resolve()
     if config.panel.db_path is not None and not config.panel.db_path.is_absolute():

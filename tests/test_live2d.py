@@ -183,13 +183,13 @@ def test_shizuku_moves_where_expected(shizuku: Path) -> None:
     assert torch.equal(single, frames["mouth_a"]), "a frame must not depend on its batch"
     assert tuple(rest[0, 0].tolist()) == (40, 44, 52), "the model is composited over the background"
     visible = (rest.int() - torch.tensor([40, 44, 52])).abs().amax(-1).numpy() > 0
-    top, bottom, left, right = _box(visible)
+    top, _, left, right = _box(visible)
     assert visible.mean() > 0.15 and left > 200 and right < 1080, "the character stands in the middle"
 
     mouth, eyes = _changed(rest, frames["mouth_a"]), _changed(rest, frames["eyes_closed"])
     assert mouth.sum() > 300 and eyes.sum() > 800
     m_top, m_bottom, m_left, m_right = _box(mouth)
-    e_top, e_bottom, e_left, e_right = _box(eyes)
+    _, e_bottom, e_left, e_right = _box(eyes)
     assert m_bottom - m_top < 80 and m_right - m_left < 120, "only the mouth moves for a viseme"
     assert m_top > e_bottom, "the mouth is below the eyes"
     assert e_left < m_left < m_right < e_right, "the mouth is between the eyes, horizontally"
@@ -235,5 +235,4 @@ def test_broken_model_reports_the_file(shizuku: Path, tmp_path: Path) -> None:
     with pytest.raises(Live2DError, match=r"has no parameter 'ParamNope'"):
         Live2DRenderer(320, 180, Live2DSettings(model=shizuku, parameters={"cheek": "ParamNope"}))
     report = {name: (ok, detail) for name, ok, detail in probe_live2d(copy)}
-    assert report["Live2D model"][0] is False and "shizuku.moc" in report["Live2D model"][1] or \
-        "crashed" in report["Live2D model"][1]
+    assert report["Live2D model"][0] is False and "crashed" in report["Live2D model"][1]

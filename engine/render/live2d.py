@@ -118,7 +118,6 @@ class Live2DSettings:
     physics: bool = False  # hair/cloth physics: livelier, but a frame then depends on the ones before
     fps: int = 30  # time step for physics, motions and pose fading
     fast_textures: bool = True  # bilinear instead of trilinear sampling (about 25% faster on llvmpipe)
-    render_scale: float = 1.0  # < 1: draw smaller and scale up (faster on a CPU, softer picture)
 
 
 def find_model_file(path: str | os.PathLike[str]) -> Path:
@@ -291,7 +290,7 @@ class Live2DRenderer:
                 "model": str(self.files.settings), "width": width, "height": height, "background": bg,
                 "scale": settings.scale, "offset_x": settings.offset_x, "offset_y": settings.offset_y,
                 "physics": settings.physics, "motions": bool(settings.motions), "dt": 1.0 / settings.fps,
-                "fast_textures": settings.fast_textures, "render_scale": settings.render_scale,
+                "fast_textures": settings.fast_textures,
             })
             self._bind()
         except BaseException:
@@ -336,6 +335,11 @@ class Live2DRenderer:
                 raise Live2DError(f"{self.files.settings}: has no expression {name!r}; it has {', '.join(names)}")
             entries = read_expression(self.files.expressions[name])
             self.expressions[emotion] = [e for e in entries if e[0] in params]
+        # Expressions touch parameters we do not drive; put those back to their defaults every frame so that a
+        # frame depends only on its own state (Cubism 2 models keep whatever was last set).
+        bound = {pid for _, pid, _ in self.bindings} | set(s.fixed_parameters)
+        touched = {pid for entries in self.expressions.values() for pid, _, _ in entries} - bound
+        self._defaults = [(pid, float(params[pid][2])) for pid in sorted(touched)] if not s.motions else []
         for emotion, group in s.motions.items():
             if group not in self.info["motions"]:
                 raise Live2DError(f"{self.files.settings}: has no motion group {group!r} (for {emotion}); "
@@ -344,7 +348,7 @@ class Live2DRenderer:
     def frame_request(self, state: np.ndarray) -> dict[str, Any]:
         """What the worker sets for one state: parameter values, weighted expressions, motions to start."""
         values = cubism_channels(state)
-        params = [(pid, values[ch] * k) for ch, pid, k in self.bindings]
+        params = self._defaults + [(pid, values[ch] * k) for ch, pid, k in self.bindings]
         params += list(self.settings.fixed_parameters.items())
         emotions = np.asarray([state[IDX[e]] for e in EMOTIONS], dtype=np.float32)
         expressions = [(self.expressions[e], float(w)) for e, w in zip(EMOTIONS, emotions, strict=True)

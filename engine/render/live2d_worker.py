@@ -57,7 +57,8 @@ class GLTarget:
         attrs.append(EGL.EGL_NONE)
         config, count = EGL.EGLConfig(), EGL.EGLint()
         arr = (EGL.EGLint * len(attrs))(*attrs)
-        if not EGL.eglChooseConfig(self.display, arr, ctypes.pointer(config), 1, ctypes.pointer(count)) or not count.value:
+        chosen = EGL.eglChooseConfig(self.display, arr, ctypes.pointer(config), 1, ctypes.pointer(count))
+        if not chosen or not count.value:
             raise RuntimeError("no EGL config with desktop OpenGL and 8-bit RGBA")
         EGL.eglBindAPI(EGL.EGL_OPENGL_API)
         self.context = EGL.eglCreateContext(self.display, config, EGL.EGL_NO_CONTEXT, None)
@@ -72,8 +73,6 @@ class GLTarget:
         self.renderer = GL.glGetString(GL.GL_RENDERER).decode()
         self.version = GL.glGetString(GL.GL_VERSION).decode()
         self.fbo = self._framebuffer(width, height)
-        self.render_size = (width, height)
-        self.render_fbo = self.fbo
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
 
     def _framebuffer(self, width: int, height: int) -> int:
@@ -88,29 +87,18 @@ class GLTarget:
             raise RuntimeError(f"framebuffer object {width}x{height} incomplete")
         return int(fbo)
 
-    def set_render_scale(self, scale: float) -> tuple[int, int]:
-        """Draw into a smaller framebuffer and scale it up bilinearly on read: fewer fragments for llvmpipe."""
-        if scale < 1.0:
-            self.render_size = (max(16, round(self.width * scale)), max(16, round(self.height * scale)))
-            self.render_fbo = self._framebuffer(*self.render_size)
-        return self.render_size
-
     def begin(self, background: tuple[float, float, float]) -> None:
-        """Bind our framebuffer and clear it to the opaque background: Cubism's premultiplied blending composites onto it."""
+        """Bind our framebuffer and clear it to the opaque background; Cubism's premultiplied blending composites
+        the model onto it, so no compositing pass is needed."""
         GL = self.GL
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.render_fbo)
-        GL.glViewport(0, 0, *self.render_size)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glViewport(0, 0, self.width, self.height)
         GL.glClearColor(background[0], background[1], background[2], 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
 
     def read(self, out: Any) -> None:
         """Read the framebuffer (bottom row first) into a [H, W, 3] uint8 array: RGB, as the output is opaque."""
         GL = self.GL
-        if self.render_fbo != self.fbo:
-            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.render_fbo)
-            GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self.fbo)
-            rw, rh = self.render_size
-            GL.glBlitFramebuffer(0, 0, rw, rh, 0, 0, self.width, self.height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, out)
 
@@ -188,10 +176,11 @@ class Worker:
         model = self.live2d.Model()
         model.LoadModelJson(str(cfg["model"]))
         ids = list(model.GetParamIds())  # before any update: Cubism 2 creates parameters it is asked to set
-        self.params = {p: (model.GetParamMinById(p), model.GetParamMaxById(p), model.GetParamDefaultById(p)) for p in ids}
+        self.params = {p: (model.GetParamMinById(p), model.GetParamMaxById(p), model.GetParamDefaultById(p))
+                       for p in ids}
         if not ids:
             raise RuntimeError(f"{cfg['model']}: the model loaded with no parameters (missing or broken .moc/.moc3?)")
-        model.Resize(*self.target.set_render_scale(float(cfg.get("render_scale", 1.0))))
+        model.Resize(self.width, self.height)
         model.SetAutoBlink(False)
         model.SetAutoBreath(False)
         if cfg.get("scale") is not None:
