@@ -78,7 +78,7 @@ def probe_backends() -> list[BackendStatus]:
         from engine.render.live2d import probe_live2d
 
         out += [BackendStatus(f"live2d: {n}", ok, d) for n, ok, d in probe_live2d(None)]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         out.append(BackendStatus("live2d", False, str(exc).splitlines()[0]))
     ffprobe = shutil.which("ffprobe")
     out.append(BackendStatus("ffprobe (tests)", ffprobe is not None, ffprobe or "apt-get install ffmpeg"))
