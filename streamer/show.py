@@ -26,7 +26,8 @@ from streamer.chat.youtube import YouTubeError, make_youtube_source
 from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
 from streamer.director import Director
 from streamer.events import ChatMessage, Health, HealthStatus, ModerationDecision
-from streamer.obs import CaptionFollower, ObsController
+from streamer.obs import ObsController
+from streamer.obs_captions import CaptionFollower
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 
