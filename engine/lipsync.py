@@ -58,6 +58,9 @@ def viseme_track(speech: Speech, timebase: TimeBase) -> np.ndarray:
         rate = np.where(open_part[f] > prev, ATTACK, RELEASE)
         prev = prev + rate * (open_part[f] - prev)
         smoothed[f] = prev
+    # smoothing must not hold the mouth open into silence: close it wherever the audio is near silent
+    silence_gate = np.clip((rms - 0.02 * loud) / max(0.04 * loud, 1e-6), 0.0, 1.0) if loud > 1e-4 else rms * 0
+    smoothed *= silence_gate[:, None]
     total = smoothed.sum(axis=1, keepdims=True)
     smoothed = np.where(total > 1.0, smoothed / np.maximum(total, 1e-9), smoothed)
     out = np.zeros((frames, len(VISEMES)), dtype=np.float32)

@@ -251,6 +251,7 @@ class Director:
             self._current_task = None
             self._finish(turn, turn.status if turn.status in ("interrupted", "failed") else "done")
             self._remember(turn)
+            turn.scheduled = []  # finished: let its audio go (completed turns are kept for the panel)
             verb = "replied" if turn.status == "done" else turn.status
             log.info("%s to %s (%s): %s", verb, turn.prompt.user_name, turn.prompt.language, turn.played_text)
 

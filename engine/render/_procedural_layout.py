@@ -96,8 +96,9 @@ class Box(NamedTuple):
 class Layout:
     """Where every part can possibly be, in pixels: decided once per (resolution, look)."""
 
-    def __init__(self, width: int, height: int, look: CharacterLook) -> None:
-        self.width, self.height, self.look = width, height, look
+    def __init__(self, width: int, height: int, look: CharacterLook, tight: bool = True) -> None:
+        """tight=False gives every moving part the whole canvas: the slow reference the tests check against."""
+        self.width, self.height, self.look, self.tight = width, height, look, tight
         s = self.S = look.head_size
         self.head_cy = CHIN_Y - CHIN * s
         self.eye_cx = 0.45 * look.eye_spacing
@@ -250,8 +251,10 @@ class Layout:
             h = max(h, math.ceil(hi_y - lo_y) + 2 * MARGIN_PX + 2)
         ch = self.char
         size = (min(ch.y1 - ch.y0, h), min(ch.x1 - ch.x0, w))
+        if not self.tight:
+            size = (ch.y1 - ch.y0, ch.x1 - ch.x0)
         box = DynBox(name, layer, ref, tuple(rels), size, sides, False)
-        if sides == 2:
+        if sides == 2 and self.tight:
             box = DynBox(name, layer, ref, tuple(rels), size, 2, self._never_overlap(box))
         return box
 

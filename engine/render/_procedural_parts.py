@@ -89,8 +89,8 @@ def draw_hair_back(reg: Tensor, u: Tensor, v: Tensor, style: str, aa: float, lw:
 
 
 def draw_tail(reg: Tensor, u: Tensor, v: Tensor, aa: float, lw: float, col: Color) -> Tensor:
-    """One twintail (whichever side the box is on) hanging from a tie high on the head."""
-    au = u.abs()
+    """One twintail hanging from a tie high on the head; u is mirrored so that the tail's side is u > 0."""
+    au = u
     tx = (au - 1.55 - 0.08 * v) * (1.0 / 0.55)
     ty = (v - 1.45) * (1.0 / 2.1)
     bulge = 1.0 - 0.35 * ty.clamp(min=0.0)  # tails narrow towards their tips

@@ -1,0 +1,261 @@
+"""Runtimes for the procedural character: ONNX Runtime, native TensorRT, torch CUDA, and the choice.
+
+Every runtime is a `Renderer` (states [B, P] -> frames [B, H, W, 3] uint8 on the CPU) drawing the
+same exported graph, so switching runtime never changes the character. `select_renderer` walks
+TensorRT -> CUDA -> CPU and logs why each faster option was skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.render.look import CharacterLook
+from engine.render.onnx_export import INPUT, OUTPUT, cache_dir, cached_onnx, sha256_file
+from engine.render.procedural import ProceduralRenderer
+from engine.state import P
+
+log = logging.getLogger(__name__)
+
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "torch-cuda", "onnxruntime", "tensorrt")
+FP16_TOLERANCE = 2  # max |diff| per channel (of 255) for an fp16 engine to be kept
+
+
+def _check(states: torch.Tensor) -> torch.Tensor:
+    if states.ndim != 2 or states.shape[1] != P:
+        raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
+    return states.to(torch.float32)
+
+
+def ort_providers() -> list[str]:
+    """ONNX Runtime providers usable here, best first (TensorRT, CUDA, CPU)."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    order = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    return [p for p in order if p in have]
+
+
+class OnnxRuntimeRenderer:
+    """The exported graph on ONNX Runtime; providers default to the best available."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        look: CharacterLook | None = None,
+        onnx_path: Path | None = None,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.width, self.height = width, height
+        self.path = onnx_path or cached_onnx(width, height, look)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.providers = providers or ort_providers()
+        self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
+        self.device = "cuda" if self.session.get_providers()[0] != "CPUExecutionProvider" else "cpu"
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, P] -> frames [B, H, W, 3] uint8 (CPU)."""
+        x = np.ascontiguousarray(_check(states).cpu().numpy())
+        (frames,) = self.session.run([OUTPUT], {INPUT: x})
+        return torch.from_numpy(frames)
+
+
+class TorchCudaRenderer:
+    """The torch module on a CUDA device, replayed through one CUDA graph per batch size.
+
+    Unverified here (no GPU on the development machine). The module runs with index ops
+    (`traceable`), which never read offsets back to the host, so it can be captured.
+    """
+
+    def __init__(self, width: int, height: int, look: CharacterLook | None = None, graphs: bool = True) -> None:
+        self.width, self.height = width, height
+        self.inner = ProceduralRenderer(width, height, look, device="cuda", tune_malloc=False)
+        self.inner.module.traceable = True
+        self.graphs = graphs
+        self._captured: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+
+    def _graph(self, batch: int) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        if batch not in self._captured:
+            static_in = torch.zeros(batch, P, device="cuda")
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.no_grad():
+                for _ in range(2):  # warm up allocations outside the capture
+                    self.inner.module(static_in)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), torch.no_grad():
+                static_out = self.inner.module(static_in)
+            self._captured[batch] = (graph, static_in, static_out)
+        return self._captured[batch]
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        states = _check(states)
+        if not self.graphs:
+            return self.inner.render(states)
+        graph, static_in, static_out = self._graph(states.shape[0])
+        static_in.copy_(states)
+        graph.replay()
+        return static_out.cpu()
+
+
+class TensorRTRenderer:
+    """A native TensorRT 10 engine built from the exported ONNX graph, cached on disk.
+
+    UNVERIFIED: written against the documented TensorRT 10 Python API (Builder, OnnxParser,
+    named I/O tensors, execute_async_v3); TensorRT cannot be installed on the development
+    machine. The engine file is keyed by ONNX sha256 + GPU name + TensorRT version + precision.
+    fp16 is tried first and kept only if its image stays within FP16_TOLERANCE of fp32.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        look: CharacterLook | None = None,
+        onnx_path: Path | None = None,
+        engine_dir: Path | None = None,
+        max_batch: int = 16,
+        fp16: bool | None = None,
+    ) -> None:
+        import tensorrt as trt
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("TensorRT needs a CUDA device")
+        self.trt = trt
+        self.width, self.height = width, height
+        self.device = "cuda"
+        self.max_batch = max_batch
+        self.onnx_path = onnx_path or cached_onnx(width, height, look)
+        self.engine_dir = engine_dir or cache_dir() / "trt"
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        fp32 = self._load_or_build(fp16=False)
+        self.engine = fp32
+        self.precision = "fp32"
+        if fp16 is not False:
+            half = self._load_or_build(fp16=True)
+            if fp16 or self._within_tolerance(fp32, half):
+                self.engine, self.precision = half, "fp16"
+        self.context = self.engine.create_execution_context()
+        log.info("TensorRT engine ready (%s, %s)", self.precision, self.engine_path(self.precision == "fp16"))
+
+    def engine_path(self, fp16: bool) -> Path:
+        gpu = torch.cuda.get_device_name().replace(" ", "_").replace("/", "_")
+        key = f"{sha256_file(self.onnx_path)[:16]}-{gpu}-trt{self.trt.__version__}-{'fp16' if fp16 else 'fp32'}"
+        return self.engine_dir / f"{key}-b{self.max_batch}.engine"
+
+    def _load_or_build(self, fp16: bool) -> Any:
+        path = self.engine_path(fp16)
+        if path.exists():
+            engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
+            if engine is not None:
+                return engine
+            log.warning("cached TensorRT engine %s did not load; rebuilding", path)
+        trt = self.trt
+        builder = trt.Builder(self.logger)
+        network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+        parser = trt.OnnxParser(network, self.logger)
+        if not parser.parse(self.onnx_path.read_bytes()):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise RuntimeError(f"TensorRT could not parse {self.onnx_path}: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
+        if fp16:
+            config.set_flag(trt.BuilderFlag.FP16)
+        profile = builder.create_optimization_profile()
+        profile.set_shape(INPUT, (1, P), (1, P), (self.max_batch, P))
+        config.add_optimization_profile(profile)
+        blob = builder.build_serialized_network(network, config)
+        if blob is None:
+            raise RuntimeError("TensorRT engine build failed (see the TensorRT log above)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(bytes(blob))
+        tmp.replace(path)
+        (path.with_suffix(".json")).write_text(json.dumps({"onnx": str(self.onnx_path), "fp16": fp16}))
+        return self.runtime.deserialize_cuda_engine(bytes(blob))
+
+    def _run(self, engine: Any, context: Any, states: torch.Tensor) -> torch.Tensor:
+        batch = states.shape[0]
+        if batch > self.max_batch:
+            return torch.cat([self._run(engine, context, c) for c in states.split(self.max_batch)])
+        x = states.to("cuda", torch.float32).contiguous()
+        out = torch.empty(batch, self.height, self.width, 3, dtype=torch.uint8, device="cuda")
+        context.set_input_shape(INPUT, tuple(x.shape))
+        context.set_tensor_address(INPUT, x.data_ptr())
+        context.set_tensor_address(OUTPUT, out.data_ptr())
+        stream = torch.cuda.current_stream()
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+        stream.synchronize()
+        return out.cpu()
+
+    def _within_tolerance(self, fp32: Any, fp16: Any) -> bool:
+        gen = torch.Generator().manual_seed(0)
+        states = torch.rand(8, P, generator=gen) * 2.0 - 0.5
+        a = self._run(fp32, fp32.create_execution_context(), states).int()
+        b = self._run(fp16, fp16.create_execution_context(), states).int()
+        worst = int((a - b).abs().max())
+        log.info("TensorRT fp16 vs fp32: max |diff| %d (tolerance %d)", worst, FP16_TOLERANCE)
+        return worst <= FP16_TOLERANCE
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        return self._run(self.engine, self.context, _check(states))
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def select_renderer(
+    preferred: str = "auto", width: int = 1280, height: int = 720, look: CharacterLook | None = None
+) -> Any:
+    """The renderer for `preferred` (one of RUNTIMES), falling back TensorRT -> CUDA -> CPU torch.
+
+    "auto" tries every faster option; a named runtime that cannot start also falls back, with
+    the reason logged at WARNING (a show keeps running on a lesser runtime rather than not at all).
+    """
+    if preferred not in RUNTIMES:
+        raise ValueError(f"unknown render runtime {preferred!r}; known: {', '.join(RUNTIMES)}")
+    cuda = torch.cuda.is_available()
+    order = {
+        "auto": ["tensorrt", "torch-cuda", "torch"],
+        "tensorrt": ["tensorrt", "torch-cuda", "torch"],
+        "torch-cuda": ["torch-cuda", "torch"],
+        "onnxruntime": ["onnxruntime", "torch"],
+        "torch": ["torch"],
+    }[preferred]
+    level = logging.INFO if preferred == "auto" else logging.WARNING
+    for name in order:
+        try:
+            if name == "tensorrt":
+                if not cuda:
+                    raise RuntimeError("no CUDA device")
+                if not _available("tensorrt"):
+                    raise RuntimeError("the tensorrt package is not installed")
+                return TensorRTRenderer(width, height, look)
+            if name == "torch-cuda":
+                if not cuda:
+                    raise RuntimeError("no CUDA device")
+                return TorchCudaRenderer(width, height, look)
+            if name == "onnxruntime":
+                if not _available("onnxruntime"):
+                    raise RuntimeError("the onnxruntime package is not installed")
+                return OnnxRuntimeRenderer(width, height, look)
+            return ProceduralRenderer(width, height, look)
+        except Exception as exc:  # any failure to start means: try the next runtime
+            log.log(level, "render runtime %s unavailable (%s); falling back", name, exc)
+    raise AssertionError("unreachable: the torch CPU renderer always starts")

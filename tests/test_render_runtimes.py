@@ -1,0 +1,109 @@
+"""Render runtimes: tight boxes match the whole-canvas reference, ONNX Runtime matches torch, fallbacks."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.render.look import LOOKS
+from engine.render.procedural import ProceduralCharacter, ProceduralRenderer
+from engine.state import P
+
+pytestmark = pytest.mark.unit
+
+
+def random_states(n: int, seed: int) -> torch.Tensor:
+    """Valid states plus pose extremes (where a part box is most likely to clip)."""
+    gen = torch.Generator().manual_seed(seed)
+    states = torch.rand(n, P, generator=gen)
+    states[:, :3] = states[:, :3] * 2 - 1  # head yaw, pitch, roll in -1..1
+    states[:, 6:10] = states[:, 6:10] * 2 - 1  # gaze and brows
+    states[: n // 2, :3] = states[: n // 2, :3].sign()
+    return states
+
+
+@pytest.mark.parametrize("look", sorted(LOOKS))
+@pytest.mark.parametrize("size", [(320, 180), (90, 160), (256, 256)])
+def test_tight_boxes_equal_whole_canvas_reference(look: str, size: tuple[int, int]) -> None:
+    """Moving parts drawn in per-state tight boxes give the very pixels of drawing them everywhere."""
+    w, h = size
+    states = random_states(12, seed=hash(look) % 1000)
+    with torch.no_grad():
+        fast = ProceduralCharacter(w, h, LOOKS[look]).eval()(states)
+        ref = ProceduralCharacter(w, h, LOOKS[look], tight=False).eval()(states)
+    assert torch.equal(fast, ref)
+
+
+def test_traceable_index_path_equals_slice_path() -> None:
+    m = ProceduralCharacter(200, 150).eval()
+    states = random_states(6, seed=3)
+    with torch.no_grad():
+        sliced = m(states)
+        m.traceable = True
+        indexed = m(states)
+    assert torch.equal(sliced, indexed)
+
+
+needs_onnx = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason="onnx, onnxscript and onnxruntime are needed for the export test",
+)
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_onnxruntime_cpu_matches_torch(tmp_path: Path) -> None:
+    from engine.render.onnx_export import export_onnx
+    from engine.render.runtimes import OnnxRuntimeRenderer
+
+    w, h = 192, 108
+    path = export_onnx(w, h, tmp_path / "r.onnx")
+    ort = OnnxRuntimeRenderer(w, h, onnx_path=path, providers=["CPUExecutionProvider"], threads=1)
+    torch_r = ProceduralRenderer(w, h)
+    for batch in (1, 5):  # one file, any batch size
+        states = random_states(batch, seed=batch)
+        a, b = ort.render(states), torch_r.render(states)
+        assert a.shape == (batch, h, w, 3) and a.dtype == torch.uint8
+        assert int((a.int() - b.int()).abs().max()) <= 2
+
+
+def test_select_renderer_falls_back_to_torch_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    from engine.render.runtimes import select_renderer
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the fallback path is not taken")
+    with caplog.at_level(logging.INFO):
+        r = select_renderer("tensorrt", 64, 48)
+    assert isinstance(r, ProceduralRenderer)
+    assert "tensorrt unavailable" in caplog.text and "torch-cuda unavailable" in caplog.text
+    with pytest.raises(ValueError):
+        select_renderer("vulkan", 64, 48)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is not installed (GPU only)")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tensorrt_matches_torch(tmp_path: Path) -> None:  # pragma: no cover - needs a GPU
+    from engine.render.runtimes import TensorRTRenderer
+
+    r = TensorRTRenderer(320, 180, engine_dir=tmp_path)
+    states = random_states(4, seed=1)
+    ref = ProceduralRenderer(320, 180).render(states)
+    assert int((r.render(states).int() - ref.int()).abs().max()) <= 2
+    again = TensorRTRenderer(320, 180, engine_dir=tmp_path)  # from the engine cache
+    assert torch.equal(again.render(states), r.render(states))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_cuda_graphs_match_cpu() -> None:  # pragma: no cover - needs a GPU
+    from engine.render.runtimes import TorchCudaRenderer
+
+    states = random_states(3, seed=2)
+    a = TorchCudaRenderer(320, 180).render(states)
+    b = ProceduralRenderer(320, 180).render(states)
+    assert int((a.int() - b.int()).abs().max()) <= 2
