@@ -116,6 +116,8 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
             "show": {"mode": "virtual", "duration_s": hours * 3600},
             "chat": {"sources": [{"type": "replay", "path": str(chat), "loop": True, "loop_gap_s": interval_s}]},
             "director": {"cooldown_s": 1.0, "queue_cap": 5},
+            "character": {"memory": {"path": str(folder / "memory.db")}},
+            "panel": {"enabled": False},
             "outputs": {"encoder": {"preset": "ultrafast", "video_bitrate_kbps": 150, "audio_bitrate_kbps": 48},
                         "recording": {"directory": str(folder / "rec"), "segment_minutes": segment_minutes}},
         })
