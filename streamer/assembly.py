@@ -85,7 +85,11 @@ def build_renderer(config: StagecastConfig) -> Renderer:
         settings = settings_from_mapping(config.character.live2d or {})
         settings.fps = config.video.fps
         return Live2DRenderer(w, h, settings)
-    return ProceduralRenderer(w, h)
+    if config.character.runtime == "torch":
+        return ProceduralRenderer(w, h)
+    from engine.render.runtimes import select_renderer
+
+    return select_renderer(config.character.runtime, w, h)
 
 
 def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:

@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+
+# OpenMP's default busy-waiting makes torch threads spin against the encoder on small machines
+# (seconds per frame when another process holds a core); set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from streamer.config import ConfigError, StagecastConfig, load_config
 
@@ -82,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=None)
     render.set_defaults(func=cmd_render)
 
+    from streamer import export_cli
     from streamer.panel.tokens_cli import register as register_token_commands
 
     register_token_commands(sub)
+    export_cli.register(sub)
     return parser
 
 

@@ -64,6 +64,8 @@ class ShowConfig(_Model):
 class CharacterConfig(_Model):
     name: str = "Aiko"
     appearance: Literal["procedural", "live2d"] = "procedural"
+    runtime: Literal["auto", "torch", "torch-cuda", "onnxruntime", "tensorrt"] = Field(
+        "auto", description="procedural renderer runtime; auto falls back TensorRT -> CUDA -> CPU")
     live2d: dict[str, Any] | None = Field(None, description="Live2D settings (model: path to .model3.json/.model.json)")
     brain: Literal["scripted", "openai", "llama"] = "scripted"
     voice: VoiceName = "espeak"
