@@ -48,6 +48,11 @@ def test_audit_log_records_every_action_and_survives_a_restart(tmp_path: Path):
     try:
         with httpx.Client(base_url=first.url) as http:
             for headers, method, path, body, status in actions:
+                if path == "/api/interrupt":  # interrupt what is being said, not a turn still in the queue
+                    deadline = time.monotonic() + 30
+                    while first.call(lambda: first.show.director.current is None):  # type: ignore[union-attr]
+                        assert time.monotonic() < deadline, "the say-now never started"
+                        time.sleep(0.02)
                 r = http.request(method, path, headers=headers, json=body)
                 assert r.status_code == status, (path, r.status_code, r.text)
                 if path == "/api/reload":
