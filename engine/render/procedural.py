@@ -30,10 +30,12 @@ from torch import Tensor, nn
 
 from engine.render import _procedural_parts as parts
 from engine.render._procedural_layout import (
+    _RANGES,
     BREATH_RISE,
     HEAD_SHIFT_X,
     HEAD_SHIFT_Y,
     MARGIN_PX,
+    MOUTH_SHAPES,
     NECK_Y,
     PARALLAX,
     PIVOT_Y,
@@ -45,27 +47,6 @@ from engine.render._procedural_layout import (
 )
 from engine.render.look import CharacterLook
 from engine.state import IDX, STATE_FIELDS, VISEMES, P
-
-# Mouth shape per viseme: half-width, opening above / below the lip line, teeth show.
-MOUTH_SHAPES: dict[str, tuple[float, float, float, float]] = {
-    "closed": (0.14, 0.0, 0.0, 0.0),
-    "a": (0.19, 0.05, 0.27, 0.5),
-    "i": (0.25, 0.03, 0.07, 1.0),
-    "u": (0.075, 0.05, 0.065, 0.0),
-    "e": (0.2, 0.04, 0.15, 0.8),
-    "o": (0.12, 0.09, 0.17, 0.0),
-}
-
-# Documented ranges of the state fields; states are clamped so parts stay inside their boxes.
-_RANGES: dict[str, tuple[float, float]] = {
-    "head_yaw": (-1.0, 1.0),
-    "head_pitch": (-1.0, 1.0),
-    "head_roll": (-1.0, 1.0),
-    "gaze_x": (-1.0, 1.0),
-    "gaze_y": (-1.0, 1.0),
-    "brow_l": (-1.0, 1.0),
-    "brow_r": (-1.0, 1.0),
-}
 
 _PALETTE_NAMES: tuple[str, ...] = (
     "skin",
