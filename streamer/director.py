@@ -250,6 +250,8 @@ class Director:
             self.current = None
             self._current_task = None
             self._finish(turn, turn.status if turn.status in ("interrupted", "failed") else "done")
+            if turn.status not in ("done", "interrupted", "failed", "skipped"):
+                turn.status = "interrupted"  # ended by the show stopping mid-turn
             self._remember(turn)
             turn.scheduled = []  # finished: let its audio go (completed turns are kept for the panel)
             verb = "replied" if turn.status == "done" else turn.status

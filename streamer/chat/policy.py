@@ -145,4 +145,4 @@ class ReplyPolicy:
             turn = submit(msg)
             done = getattr(turn, "done", None)
             if done is not None:
-                await done  # the Turn's future: settled when the reply ends, is interrupted or dropped
+                await asyncio.shield(done)  # shield: cancelling the feed must not cancel the turn
