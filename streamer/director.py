@@ -171,6 +171,7 @@ class Director:
         if turn is not None:
             self._settle_played(turn, results)
             turn.status = "interrupted"
+            self.current = None  # over now, even before its task has finished unwinding
         if task is not None and not task.done():
             task.cancel()
         return results

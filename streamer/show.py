@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import signal
 from collections import deque
+from collections.abc import Callable
 
 from engine.clock import FrameClock
 from engine.frameloop import FrameLoop
@@ -79,6 +80,8 @@ class Show:
         self.parts.moderator.clock = self.stream_seconds  # rate limits in stream time (virtual mode too)
         self.policy = ReplyPolicy(config.director.policy, config.character.name,
                                   clock=self.stream_seconds, sleep=self.sleep_for)
+        # told about every chat decision (the panel's live chat view)
+        self.chat_listeners: list[Callable[[ChatMessage, ModerationDecision], None]] = []
         self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
         self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
         self.source_restarts: dict[str, int] = {}
@@ -141,6 +144,11 @@ class Show:
         self.recent_chat.append((message, decision))
         if decision.accepted:
             self.policy.offer(dataclasses.replace(message, text=decision.text))
+        for listener in self.chat_listeners:
+            try:
+                listener(message, decision)
+            except Exception:
+                log.exception("chat listener failed; the show goes on")
         return decision
 
     async def _pump(self, source: ChatSource) -> None:

@@ -70,11 +70,16 @@ def api_routes(runner: ShowRunner) -> list[tuple[str, str]]:
     return found
 
 
+def tampered(token: str) -> dict[str, str]:
+    """The token with its last character changed (never back to itself)."""
+    return auth(token[:-1] + ("B" if token.endswith("A") else "A"))
+
+
 def test_every_api_route_needs_a_token(http: httpx.Client, runner: ShowRunner, tokens: dict[str, str]):
     routes = api_routes(runner)
     assert set(ADMIN_ROUTES + MOD_ROUTES + [("GET", "/api/status"), ("GET", "/api/preview.jpg")]) <= set(routes)
     wrong = [{}, {"Authorization": "Bearer"}, {"Authorization": f"Basic {tokens['admin']}"},
-             auth("sc_0123456789ab_" + "x" * 43), auth(tokens["admin"][:-1] + "A"), auth("nonsense")]
+             auth("sc_0123456789ab_" + "x" * 43), tampered(tokens["admin"]), auth("nonsense")]
     for method, path in routes + [("GET", "/api/does-not-exist"), ("POST", "/api/say")]:
         for headers in wrong:
             r = http.request(method, path, headers=headers, content=b"{not json")

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from streamer.events import ChatMessage, ModerationDecision
 from streamer.panel.app import Panel, create_app
 from streamer.panel.auth import Authenticator
 from streamer.panel.control import ShowControl, UserBlocks
@@ -97,27 +96,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _tap_chat(show: Show, blocks: UserBlocks, feed: LiveFeed) -> Any:
-    """Tell the panel about every chat decision (and apply the block list where the Moderator cannot).
-
-    Wraps `show.on_chat` on this instance (the show's pumps call `self.on_chat`); returns the undo."""
-    original = show.on_chat
-
-    def on_chat(message: ChatMessage) -> ModerationDecision:
-        rule = blocks.rule_for(message) if blocks.enforce else None
-        if rule is not None:
-            decision = ModerationDecision(False, message.text, rule, f"chat input: sender is under a {rule}")
-            show.recent_chat.append((message, decision))
-        else:
-            decision = original(message)
-        feed.on_chat(message, decision)
-        return decision
-
-    show.on_chat = on_chat  # type: ignore[method-assign]
+def _tap_chat(show: Show, feed: LiveFeed) -> Any:
+    """Tell the panel about every chat decision; returns the undo."""
+    show.chat_listeners.append(feed.on_chat)
 
     def undo() -> None:
-        with contextlib.suppress(AttributeError):
-            del show.on_chat
+        with contextlib.suppress(ValueError):
+            show.chat_listeners.remove(feed.on_chat)
 
     return undo
 
@@ -165,7 +150,7 @@ async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
         await store.close()
         raise
     feed.start()
-    undo_chat = _tap_chat(show, blocks, feed)
+    undo_chat = _tap_chat(show, feed)
     port = sock.getsockname()[1]
 
     async def serve() -> None:
