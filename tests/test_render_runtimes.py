@@ -48,6 +48,21 @@ def test_traceable_index_path_equals_slice_path() -> None:
     assert torch.equal(sliced, indexed)
 
 
+@pytest.mark.parametrize("rgba", [False, True])
+def test_traced_program_equals_eager_for_every_state(rgba: bool) -> None:
+    """The jit-traced program must move boxes per state (no offsets baked in at trace time)."""
+    traced = ProceduralRenderer(200, 150)
+    eager = ProceduralRenderer(200, 150, jit=False)
+    render = (lambda r, s: r.render_rgba(s)) if rgba else (lambda r, s: r.render(s))
+    render(traced, random_states(3, seed=11))  # traced at batch 3 with these poses
+    for seed in (12, 13):  # other poses through the same traced program
+        states = random_states(3, seed=seed)
+        assert torch.equal(render(traced, states), render(eager, states))
+    one = random_states(1, seed=14)  # a new batch size gets its own trace
+    assert torch.equal(render(traced, one), render(eager, one))
+    assert len(traced._programs) == 2
+
+
 needs_onnx = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript", "onnxruntime")),
     reason="onnx, onnxscript and onnxruntime are needed for the export test",

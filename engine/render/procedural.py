@@ -22,6 +22,7 @@ control flow, for ONNX export); `ProceduralRenderer` is the `Renderer` around it
 from __future__ import annotations
 
 import ctypes
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -117,9 +118,10 @@ def _palette(look: CharacterLook) -> dict[str, tuple[float, ...]]:
 class Region(NamedTuple):
     """A moving part's pixels for this batch: where its box sits per state, and their frame coordinates.
 
-    Two equivalent ways to move pixels: flat-index Gather/Scatter (traceable, what ONNX gets) and,
-    in eager mode, plain slices at the offsets read back as ints (no index arithmetic per pixel;
-    the measured faster path on CPU). Both copy the same values.
+    Two equivalent ways to move pixels: flat-index Gather/Scatter (what ONNX and torch.compile get)
+    and `narrow` views at the per-state offsets (no index arithmetic per pixel; the faster path on
+    CPU). `narrow` takes its start as a 0-dim tensor, so a `torch.jit.trace` of it stays dynamic:
+    the traced program moves each box to wherever that frame's state puts it. Both copy the same values.
     """
 
     index: Tensor  # [S*B*C*h*w] int64 into the flattened canvas
@@ -131,24 +133,23 @@ class Region(NamedTuple):
     batch: int
     traced: bool
 
-    def _slices(self) -> list[tuple[int, int, int]]:
-        ys, xs = self.y0.flatten().tolist(), self.x0.flatten().tolist()
-        return [(k % self.batch, int(y), int(x)) for k, (y, x) in enumerate(zip(ys, xs, strict=True))]
+    def _views(self, canvas: Tensor) -> list[Tensor]:
+        _, _, h, w = self.shape
+        ys, xs = self.y0.reshape(-1).to(torch.int64), self.x0.reshape(-1).to(torch.int64)
+        return [canvas[k % self.batch].narrow(1, ys[k], h).narrow(2, xs[k], w) for k in range(self.shape[0])]
 
     def gather(self, canvas: Tensor) -> Tensor:
         if self.traced:
             return canvas.view(-1).index_select(0, self.index).view(self.shape)
-        _, _, h, w = self.shape
-        views = [canvas[b, :, y : y + h, x : x + w] for b, y, x in self._slices()]
+        views = self._views(canvas)
         return views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views)
 
     def scatter(self, canvas: Tensor, reg: Tensor) -> None:
         if self.traced:
             canvas.view(-1).scatter_(0, self.index, reg.reshape(-1))
             return
-        _, _, h, w = self.shape
-        for k, (b, y, x) in enumerate(self._slices()):
-            canvas[b, :, y : y + h, x : x + w] = reg[k]
+        for k, view in enumerate(self._views(canvas)):
+            view.copy_(reg[k])
 
 
 def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -530,7 +531,13 @@ class ProceduralCharacter(nn.Module):
 
 
 class ProceduralRenderer:
-    """The `procedural` Renderer: built-in character, no assets, CPU or GPU torch."""
+    """The `procedural` Renderer: built-in character, no assets, CPU or GPU torch.
+
+    The module runs as a `torch.jit.trace` program, one per batch size (traced on first use, a
+    fraction of a second): the same ops in the same order as eager, so the same bits, but
+    dispatched from C++ instead of ~2,000 Python calls per frame. That halves a small frame and
+    takes ~30 % off a 720p one. `jit=False` runs it eagerly (for debugging and comparisons).
+    """
 
     def __init__(
         self,
@@ -539,24 +546,40 @@ class ProceduralRenderer:
         look: CharacterLook | None = None,
         device: str = "cpu",
         tune_malloc: bool = False,
+        jit: bool = True,
     ) -> None:
         if tune_malloc:
             tune_glibc_malloc()
         self.width, self.height = width, height
         self.look = look or CharacterLook()
         self.device = torch.device(device)
+        self.jit = jit
         self.module = ProceduralCharacter(width, height, self.look).to(self.device).eval()
         self._rgba_module: ProceduralCharacter | None = None
+        self._programs: dict[tuple[bool, int], Callable[[Tensor], Tensor]] = {}
 
     def _check(self, states: Tensor) -> Tensor:
         if states.ndim != 2 or states.shape[1] != P:
             raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
         return states.to(self.device, torch.float32)
 
+    def _program(self, module: ProceduralCharacter, rgba: bool, states: Tensor) -> Callable[[Tensor], Tensor]:
+        if not self.jit or module.traceable:
+            return module
+        key = (rgba, states.shape[0])
+        program = self._programs.get(key)
+        if program is None:
+            with warnings.catch_warnings():  # tracer warnings about constants: the layout *is* constant
+                warnings.simplefilter("ignore")
+                program = torch.jit.trace(module, states, check_trace=False)
+            self._programs[key] = program
+        return program
+
     def render(self, states: Tensor) -> Tensor:
         """states [B, P] -> frames [B, H, W, 3] uint8 on the CPU."""
         with torch.no_grad():
-            return self.module(self._check(states)).cpu()
+            states = self._check(states)
+            return self._program(self.module, False, states)(states).cpu()
 
     def render_rgba(self, states: Tensor) -> Tensor:
         """states [B, P] -> [B, H, W, 4] uint8, transparent background, straight (not premultiplied) alpha."""
@@ -564,4 +587,5 @@ class ProceduralRenderer:
             self._rgba_module = ProceduralCharacter(self.width, self.height, self.look, rgba=True)
             self._rgba_module = self._rgba_module.to(self.device).eval()
         with torch.no_grad():
-            return self._rgba_module(self._check(states)).cpu()
+            states = self._check(states)
+            return self._program(self._rgba_module, True, states)(states).cpu()
