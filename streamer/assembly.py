@@ -14,6 +14,7 @@ from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
 from engine.memory import Memory, MemoryLimits
 from engine.render.base import Renderer
+from engine.render.look import load_look
 from engine.render.procedural import ProceduralRenderer
 from engine.timeline import Timeline
 from engine.voice.base import Voice
@@ -85,11 +86,12 @@ def build_renderer(config: StagecastConfig) -> Renderer:
         settings = settings_from_mapping(config.character.live2d or {})
         settings.fps = config.video.fps
         return Live2DRenderer(w, h, settings)
+    look = load_look(config.character.look)  # validated (and its path resolved) by the config loader
     if config.character.runtime == "torch":
-        return ProceduralRenderer(w, h)
+        return ProceduralRenderer(w, h, look)
     from engine.render.runtimes import select_renderer
 
-    return select_renderer(config.character.runtime, w, h)
+    return select_renderer(config.character.runtime, w, h, look)
 
 
 def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.render.look import LOOKS, load_look
 from streamer.character_config import (
     CoquiVoiceConfig,
     KokoroJaVoiceConfig,
@@ -67,6 +68,8 @@ class CharacterConfig(_Model):
     runtime: Literal["auto", "torch", "torch-cuda", "onnxruntime", "tensorrt"] = Field(
         "auto", description="procedural renderer runtime; auto falls back TensorRT -> CUDA -> CPU")
     live2d: dict[str, Any] | None = Field(None, description="Live2D settings (model: path to .model3.json/.model.json)")
+    look: str | dict[str, Any] = Field(
+        "default", description="procedural look: a preset (default, long, bob), a look YAML file, or fields + preset")
     brain: Literal["scripted", "openai", "llama"] = "scripted"
     voice: VoiceName = "espeak"
     voice_by_language: dict[str, VoiceName] = Field(default_factory=dict, description="e.g. {ja: kokoro-ja}")
@@ -80,6 +83,13 @@ class CharacterConfig(_Model):
     kokoro_ja: KokoroJaVoiceConfig = Field(default_factory=KokoroJaVoiceConfig)
     coqui: CoquiVoiceConfig | None = None
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+
+    @field_validator("look")
+    @classmethod
+    def _look_is_valid(cls, look: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(look, dict) or look in LOOKS or not look.endswith((".yaml", ".yml")):
+            load_look(look)  # a look file is checked once its path is resolved (parse_config)
+        return look
 
     @model_validator(mode="after")
     def _backends_have_what_they_need(self) -> CharacterConfig:
@@ -247,6 +257,11 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(_format_errors(exc, source)) from None
     if base_dir is not None:
         _resolve_paths(config, base_dir)
+    if isinstance(config.character.look, str) and config.character.look not in LOOKS:
+        try:
+            load_look(config.character.look, base_dir)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: invalid configuration\n  character.look: {exc}") from None
     return config
 
 
@@ -263,6 +278,8 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
         value = getattr(holder, attr, None) if holder is not None else None
         if value is not None and not value.is_absolute():
             setattr(holder, attr, (base_dir / value).resolve())
+    if isinstance(ch.look, str) and ch.look not in LOOKS and not Path(ch.look).is_absolute():
+        ch.look = str((base_dir / ch.look).resolve())
     if ch.live2d and isinstance(ch.live2d.get("model"), str) and not Path(ch.live2d["model"]).is_absolute():
         ch.live2d["model"] = str((base_dir / ch.live2d["model"]).resolve())
     if not ch.memory.path.is_absolute():

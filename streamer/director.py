@@ -15,7 +15,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,7 +105,8 @@ class Director:
         self._resumed.set()
         self.current: Turn | None = None
         self._current_task: asyncio.Task[None] | None = None
-        self.completed: deque[Turn] = deque(maxlen=100)
+        self.completed: deque[Turn] = deque(maxlen=100)  # the latest turns, for the panel
+        self.finished: Counter[str] = Counter()  # every turn ever settled, by status (done, interrupted, ...)
         self.speech_latencies: deque[float] = deque(maxlen=100)  # ms from turn start to first scheduled audio
         self.dropped = 0
         # Cooldowns are measured on this clock: stream time in the show, so virtual mode behaves
@@ -372,3 +373,4 @@ class Director:
         if turn.done is not None:
             turn.done.set_result(turn)
         self.completed.append(turn)
+        self.finished[status] += 1

@@ -7,8 +7,12 @@ building a new renderer (cheap, tens of milliseconds).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 RGB = tuple[int, int, int]
 
@@ -22,6 +26,8 @@ def parse_color(value: Any) -> RGB:
         if len(text) != 6:
             raise ValueError(f"color {value!r} is not #rrggbb")
         return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError(f"color {value!r} is not #rrggbb or [r, g, b]")
     r, g, b = (int(c) for c in value)
     for c in (r, g, b):
         if not 0 <= c <= 255:
@@ -79,6 +85,10 @@ class CharacterLook:
             value = getattr(self, f.name)
             if f.type == "RGB" or (isinstance(value, tuple) and len(value) == 3):
                 object.__setattr__(self, f.name, parse_color(value))
+        for name in ("head_size", "eye_size", "eye_spacing", "mouth_width", "line_width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if not 0.05 <= self.head_size <= 0.2:
             raise ValueError("head_size must be within 0.05..0.2 of the frame height")
         for name in ("eye_size", "eye_spacing", "mouth_width", "line_width"):
@@ -135,3 +145,57 @@ LOOKS: dict[str, CharacterLook] = {
         accent=(255, 214, 90),
     ),
 }
+
+
+def load_look(spec: str | Mapping[str, Any] | None, base_dir: Path | None = None) -> CharacterLook:
+    """The look a config asks for: a preset name, a YAML file of fields, or a mapping of fields.
+
+    A mapping (inline or from a file) may name `preset:` as its base, so a character pack only
+    writes what differs ("my host is the bob preset with green eyes"). Errors say which key or
+    file is wrong, for the config loader to report.
+    """
+    if spec is None:
+        return LOOKS["default"]
+    if isinstance(spec, str):
+        if spec in LOOKS:
+            return LOOKS[spec]
+        path = Path(spec)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if path.suffix not in (".yaml", ".yml"):
+            presets = ", ".join(sorted(LOOKS))
+            raise ValueError(f"unknown look preset {spec!r}; presets: {presets} (or a look .yaml file)")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the look file: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a look file is a mapping of look fields, got {type(data).__name__}")
+        try:
+            return load_look(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    fields_ = dict(spec)
+    preset = fields_.pop("preset", "default")
+    if preset not in LOOKS:
+        raise ValueError(f"preset: unknown look preset {preset!r}; presets: {', '.join(sorted(LOOKS))}")
+    known = {f.name for f in fields(CharacterLook)}
+    unknown = sorted(set(fields_) - known)
+    if unknown:
+        raise ValueError(f"unknown look field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = {}
+    for key, value in fields_.items():
+        try:
+            values[key] = parse_color(value) if _is_color_field(key) else value
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    try:
+        return LOOKS[preset].with_(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _is_color_field(name: str) -> bool:
+    return isinstance(getattr(LOOKS["default"], name), tuple)
