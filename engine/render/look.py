@@ -75,6 +75,7 @@ class CharacterLook:
     head_size: float = 0.15
     eye_size: float = 1.0
     eye_spacing: float = 1.0
+    eye_tilt: float = 0.0  # eye shape: 1 sharp (outer corners up), -1 droopy (outer corners down)
     mouth_width: float = 1.0
     line_width: float = 1.0
 
@@ -85,12 +86,14 @@ class CharacterLook:
             value = getattr(self, f.name)
             if f.type == "RGB" or (isinstance(value, tuple) and len(value) == 3):
                 object.__setattr__(self, f.name, parse_color(value))
-        for name in ("head_size", "eye_size", "eye_spacing", "mouth_width", "line_width"):
+        for name in ("head_size", "eye_size", "eye_spacing", "eye_tilt", "mouth_width", "line_width"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number, got {value!r}")
         if not 0.05 <= self.head_size <= 0.2:
             raise ValueError("head_size must be within 0.05..0.2 of the frame height")
+        if not -1.0 <= self.eye_tilt <= 1.0:
+            raise ValueError("eye_tilt must be within -1..1 (droopy .. sharp)")
         for name in ("eye_size", "eye_spacing", "mouth_width", "line_width"):
             if not 0.5 <= getattr(self, name) <= 1.6:
                 raise ValueError(f"{name} must be within 0.5..1.6")
@@ -119,6 +122,7 @@ LOOKS: dict[str, CharacterLook] = {
     "default": CharacterLook(),
     "long": CharacterLook(
         hair_style="long",
+        eye_tilt=0.7,
         hair=(70, 58, 64),
         hair_dark=(44, 34, 42),
         hair_highlight=(150, 128, 138),
@@ -133,6 +137,7 @@ LOOKS: dict[str, CharacterLook] = {
     ),
     "bob": CharacterLook(
         hair_style="bob",
+        eye_tilt=-0.6,
         hair=(246, 196, 120),
         hair_dark=(214, 150, 84),
         hair_highlight=(255, 236, 190),

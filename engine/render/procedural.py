@@ -465,7 +465,7 @@ class ProceduralCharacter(nn.Module):
                 * (1.0 - 0.15 * sor)
             )
             a0 = -1.0 - 0.22 * sur + 0.2 * ang + 0.08 * sor
-            a1 = 0.1 - 0.24 * ang + 0.16 * sor
+            a1 = 0.1 - 0.24 * ang + 0.16 * sor - 0.4 * self.look.eye_tilt
             c0, c2 = 0.4 - 0.55 * happy, -0.28 + 0.9 * happy
             ew = lay.eye_w * (1.0 - 0.18 * f["head_yaw"] * sign) * (1.0 + 0.06 * sur)
             q = 1.0 - 0.12 * sur
