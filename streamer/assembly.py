@@ -86,6 +86,10 @@ def build_renderer(config: StagecastConfig) -> Renderer:
         settings = settings_from_mapping(config.character.live2d or {})
         settings.fps = config.video.fps
         return Live2DRenderer(w, h, settings)
+    if config.character.appearance == "sprites":
+        from engine.render.sprites import SpritesRenderer
+
+        return SpritesRenderer(w, h, config.character.sprite_pack())
     look = load_look(config.character.look)  # validated (and its path resolved) by the config loader
     if config.character.runtime == "torch":
         return ProceduralRenderer(w, h, look)

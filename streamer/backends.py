@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,18 @@ def _optional(module: str, label: str, why: str) -> BackendStatus:
     return BackendStatus(label, True, f"{module} {getattr(mod, '__version__', '')}".strip())
 
 
-def probe_backends() -> list[BackendStatus]:
+def _sprites(pack: Path | None) -> BackendStatus:
+    from engine.render.sprites import probe_sprites
+    from streamer.config import DEMO_SPRITES
+
+    ok, detail = probe_sprites(pack or DEMO_SPRITES)
+    return BackendStatus("appearance sprites", ok, detail)
+
+
+def probe_backends(sprites: Path | None = None) -> list[BackendStatus]:
+    """Everything `stagecast check` lists; `sprites` is the configured sprite pack (default: the demo pack)."""
     out = _torch() + _espeak() + _av()
+    out.append(_sprites(sprites))
     out.append(_optional("pyopenjtalk", "Japanese kana (pyopenjtalk)", "needed for Japanese speech"))
     out.append(_optional("pypinyin", "Chinese pinyin (pypinyin)", "needed for Chinese speech"))
     out.append(_optional("onnxruntime", "renderer onnxruntime", "pip install onnxruntime"))

@@ -40,7 +40,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"config OK: {args.config or 'configs/default.yaml'} "
           f"({config.video.width}x{config.video.height} @ {config.video.fps} fps, "
           f"{config.samples_per_frame} samples/frame)")
-    for status in probe_backends():
+    sprites = config.character.sprite_pack() if config.character.appearance == "sprites" else None
+    for status in probe_backends(sprites):
         mark = "yes" if status.usable else "no "
         print(f"  [{mark}] {status.name:34s} {status.detail}")
     return 0

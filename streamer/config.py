@@ -36,6 +36,7 @@ from streamer.panel.settings import PanelConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+DEMO_SPRITES = REPO_ROOT / "configs" / "characters" / "sprite-demo"  # character.sprites when none is given
 
 
 class ConfigError(ValueError):
@@ -64,10 +65,12 @@ class ShowConfig(_Model):
 
 class CharacterConfig(_Model):
     name: str = "Aiko"
-    appearance: Literal["procedural", "live2d"] = "procedural"
+    appearance: Literal["procedural", "live2d", "sprites"] = "procedural"
     runtime: Literal["auto", "torch", "torch-cuda", "onnxruntime", "tensorrt"] = Field(
         "auto", description="procedural renderer runtime; auto falls back TensorRT -> CUDA -> CPU")
     live2d: dict[str, Any] | None = Field(None, description="Live2D settings (model: path to .model3.json/.model.json)")
+    sprites: Path | None = Field(None, description="sprite pack folder (rig.yaml + PNG parts) for appearance sprites; "
+                                 "relative to the config file; default: the shipped configs/characters/sprite-demo")
     look: str | dict[str, Any] = Field(
         "default", description="procedural look: a preset (default, long, bob), a look YAML file, or fields + preset")
     brain: Literal["scripted", "openai", "llama"] = "scripted"
@@ -83,6 +86,10 @@ class CharacterConfig(_Model):
     kokoro_ja: KokoroJaVoiceConfig = Field(default_factory=KokoroJaVoiceConfig)
     coqui: CoquiVoiceConfig | None = None
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+
+    def sprite_pack(self) -> Path:
+        """The sprite pack folder for appearance sprites: `sprites`, or the shipped demo pack."""
+        return self.sprites if self.sprites is not None else DEMO_SPRITES
 
     @field_validator("look")
     @classmethod
@@ -262,6 +269,10 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
             load_look(config.character.look, base_dir)
         except ValueError as exc:
             raise ConfigError(f"{source}: invalid configuration\n  character.look: {exc}") from None
+    pack = config.character.sprite_pack()
+    if config.character.appearance == "sprites" and not (pack / "rig.yaml").is_file():
+        raise ConfigError(f"{source}: invalid configuration\n  character.sprites: {pack} is not a sprite pack "
+                          "(no rig.yaml there; see configs/characters/sprite-demo)")
     return config
 
 
@@ -273,7 +284,7 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
         if isinstance(src, ReplaySourceConfig) and not src.path.is_absolute():
             src.path = (base_dir / src.path).resolve()
     ch = config.character
-    for holder, attr in ((ch, "persona"), (ch.llama, "model_path"), (ch.piper, "model_path"),
+    for holder, attr in ((ch, "persona"), (ch, "sprites"), (ch.llama, "model_path"), (ch.piper, "model_path"),
                          (ch.piper, "config_path"), (ch.coqui, "model_dir"), (ch.coqui, "speaker_wav")):
         value = getattr(holder, attr, None) if holder is not None else None
         if value is not None and not value.is_absolute():
