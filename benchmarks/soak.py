@@ -106,7 +106,7 @@ def write_chat(path: Path, interval_s: float) -> None:
 
 
 def run(hours: float, width: int, height: int, fps: int, interval_s: float, segment_minutes: float,
-        keep: Path | None) -> dict:
+        keep: Path | None, rss_every_minutes: float = 60.0, settle_minutes: float = 60.0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = keep or Path(tmp)
         chat = folder / "soak-chat.jsonl"
@@ -124,26 +124,27 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
         checker = PtsChecker()
         show = Show(config, extra_sinks=[checker])
         first = show.parts.renderer.render(neutral_state().unsqueeze(0)).numpy().tobytes()
-        frames_per_hour = 3600 * fps
-        rss: list[dict[str, float]] = [{"hour": 0, "rss_mb": round(rss_mb(), 1)}]
+        frames_per_sample = round(rss_every_minutes * 60 * fps)
+        rss: list[dict[str, float]] = [{"minute": 0, "hour": 0, "rss_mb": round(rss_mb(), 1)}]
         audio_samples = [0]
 
         def hook(n, inputs, state) -> None:
             audio_samples[0] += inputs.audio.shape[0]
-            if (n + 1) % frames_per_hour == 0:
-                rss.append({"hour": (n + 1) // frames_per_hour, "rss_mb": round(rss_mb(), 1)})
-                print(f"  hour {(n + 1) // frames_per_hour}: rss {rss[-1]['rss_mb']} MB, "
-                      f"late {show.loop.stats.late_frames}", flush=True)
+            if (n + 1) % frames_per_sample == 0:
+                minute = round((n + 1) / (60 * fps), 2)
+                rss.append({"minute": minute, "hour": round(minute / 60, 3), "rss_mb": round(rss_mb(), 1)})
+                print(f"  minute {minute:g}: rss {rss[-1]['rss_mb']} MB, late {show.loop.stats.late_frames}, "
+                      f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
-        show.loop.hooks.append(hook)
         t0 = time.perf_counter()
+        show.loop.hooks.append(hook)
         code = asyncio.run(show.run())
         wall = time.perf_counter() - t0
         last = show.parts.renderer.render(neutral_state().unsqueeze(0)).numpy().tobytes()
         files = sorted((folder / "rec").glob("*.mkv"))
         file_check = check_files(files, fps)
         frames = show.loop.stats.frames
-        after_first = [r["rss_mb"] for r in rss if r["hour"] >= 1]
+        settled = [r["rss_mb"] for r in rss if r["minute"] >= settle_minutes]  # after warm-up
         return {
             "exit_code": code,
             "stream_hours": hours,
@@ -164,7 +165,8 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
             "speech_turns": show.director.finished["done"],
             "turns_by_status": dict(show.director.finished),
             "rss_mb": rss,
-            "rss_growth_mb": round(max(after_first) - after_first[0], 1) if after_first else 0.0,
+            "rss_settle_minutes": settle_minutes,
+            "rss_growth_mb": round(max(settled) - settled[0], 1) if settled else None,
             "identity_equal": first == last,
         }
 
@@ -177,11 +179,15 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--chat-interval", type=float, default=3.0)
     parser.add_argument("--segment-minutes", type=float, default=10.0)
+    parser.add_argument("--rss-every-minutes", type=float, default=60.0, help="sample RSS this often (stream time)")
+    parser.add_argument("--settle-minutes", type=float, default=60.0,
+                        help="RSS growth is measured from the sample at this stream minute on")
     parser.add_argument("--keep", type=Path, default=None, help="keep recordings in this folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    result = run(args.hours, args.width, args.height, args.fps, args.chat_interval, args.segment_minutes, args.keep)
+    result = run(args.hours, args.width, args.height, args.fps, args.chat_interval, args.segment_minutes, args.keep,
+                 args.rss_every_minutes, args.settle_minutes)
     for key in ("stream_hours", "video_frames", "expected_video_frames", "audio_samples", "expected_audio_samples",
                 "pts_gaps", "pts_duplicates", "segments", "late_frames", "speech_turns", "rss_growth_mb",
                 "identity_equal", "wall_s", "speed_x_realtime"):
