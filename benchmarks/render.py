@@ -2,11 +2,16 @@
 
 Each runtime is a factory `(width, height) -> callable(states) -> frames`: torch on the CPU, ONNX
 Runtime (CPU provider; the graph is exported once per size into the cache), and torch CUDA /
-TensorRT where a GPU is present. Wall time and process CPU time are both recorded: other
-processes share this machine, and CPU time shows the work a frame costs when wall time is noisy.
+TensorRT where a GPU is present; `live2d` draws the Live2D test model (Shizuku, npm-fetched into
+the cache) at 1280x720 only, and `live2d-stock` the same with live2d-py's own shader (both skipped,
+with the reason, without live2d-py, EGL or npm); `sprites` is the layered-PNG appearance drawing
+the shipped demo pack on the CPU. Wall time and process CPU time are both recorded
+(for live2d also the worker process's CPU time): other processes share this machine, and CPU time
+shows the work a frame costs when wall time is noisy.
 Slow runtimes are sampled fewer times (about 10 s each). Results go to benchmarks/results/render.json.
 
     python benchmarks/render.py [--threads 2] [--iters 50] [--sizes 512x512,1280x720,1920x1080]
+                                [--runtimes torch,sprites,live2d,live2d-stock] [--out path.json]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Runtime:
     device: str
     make: Callable[[int, int], RenderFn]
     available: Callable[[], bool] = lambda: True
+    sizes: tuple[tuple[int, int], ...] | None = None  # None: every --sizes entry
 
 
 def _torch_cpu(width: int, height: int) -> RenderFn:
@@ -70,15 +76,65 @@ def _tensorrt(width: int, height: int) -> RenderFn:
     return TensorRTRenderer(width, height).render
 
 
+def _live2d(fast_shaders: bool) -> Callable[[int, int], RenderFn]:
+    """The `live2d` appearance drawing the test model (Shizuku, fetched once with npm into the cache); `extra()`
+    gives the worker process's CPU time, which the process CPU time of this one does not include."""
+
+    def make(width: int, height: int) -> RenderFn:
+        from benchmarks.live2d_model import EXPRESSIONS, cached_model
+        from engine.render.live2d import Live2DRenderer, Live2DSettings
+
+        renderer = Live2DRenderer(width, height, Live2DSettings(model=cached_model(), expressions=EXPRESSIONS,
+                                                                fast_shaders=fast_shaders))
+        worker_cpu: list[float] = []
+
+        def render(states: torch.Tensor) -> torch.Tensor:
+            frames = renderer.render(states)
+            worker_cpu.append(renderer.last_worker_cpu_s * 1000.0)
+            return frames
+
+        def extra() -> dict[str, float | str]:
+            recent = worker_cpu[-50:]
+            worker_cpu.clear()
+            return {"worker_cpu_ms_median": round(statistics.median(recent), 3), "shader": renderer.info["shader"]}
+
+        render.extra = extra  # type: ignore[attr-defined]
+        return render
+
+    return make
+
+
+def _live2d_available() -> bool:
+    from benchmarks.live2d_model import live2d_unavailable
+
+    why = live2d_unavailable()
+    if why:
+        print(f"live2d: skipped, {why}")
+    return why is None
+
+
+def _sprites(width: int, height: int) -> RenderFn:
+    """The `sprites` appearance drawing the shipped demo pack (configs/characters/sprite-demo)."""
+    from engine.render.sprites import SpritesRenderer
+    from streamer.config import DEMO_SPRITES
+
+    return SpritesRenderer(width, height, DEMO_SPRITES).render
+
+
 def _has(module: str) -> Callable[[], bool]:
     return lambda: importlib.util.find_spec(module) is not None
 
 
 RUNTIMES: list[Runtime] = [
     Runtime("torch", "cpu", _torch_cpu),
+    Runtime("sprites", "cpu", _sprites),  # the layered-PNG appearance (demo pack), torch on the CPU
     Runtime("onnxruntime", "cpu", _ort_cpu, available=lambda: _has("onnxruntime")() and _has("onnxscript")()),
     Runtime("torch", "cuda", _torch_cuda, available=torch.cuda.is_available),
     Runtime("tensorrt", "cuda", _tensorrt, available=lambda: torch.cuda.is_available() and _has("tensorrt")()),
+    # the user's Live2D model (here the Cubism 2 test model) through headless EGL, llvmpipe on a CPU
+    Runtime("live2d", "cpu", _live2d(fast_shaders=True), available=_live2d_available, sizes=((1280, 720),)),
+    # the same with live2d-py's own Cubism 2 shader, for comparison in the same run (frames are identical)
+    Runtime("live2d-stock", "cpu", _live2d(fast_shaders=False), available=_live2d_available, sizes=((1280, 720),)),
 ]
 
 
@@ -131,6 +187,7 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--sizes", default="512x512,1280x720,1920x1080")
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--runtimes", default="", help="only these runtime names, comma-separated (default: all)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -141,16 +198,20 @@ def main() -> int:
         f"{'runtime':<12} {'device':<6} {'size':>10} {'batch':>5} {'median ms':>10} {'p95 ms':>8} "
         f"{'cpu ms':>8} {'ms/frame':>9} {'budget':>7}"
     )
+    only = set(filter(None, args.runtimes.split(",")))
     for rt in RUNTIMES:
-        if not rt.available():
+        if (only and rt.name not in only) or not rt.available():
             continue
         for width, height in sizes:
+            if rt.sizes is not None and (width, height) not in rt.sizes:
+                continue
             fn = rt.make(width, height)
             for batch in batches:
                 states = states_for(batch)
                 assert states.shape == (batch, P)
                 med, p95, cpu = time_one(fn, states, args.iters)
                 per_frame = med / batch
+                extra = getattr(fn, "extra", dict)()
                 runs.append(
                     {
                         "runtime": rt.name,
@@ -163,9 +224,11 @@ def main() -> int:
                         "cpu_ms_median": round(cpu, 3),
                         "ms_per_frame": round(per_frame, 3),
                         "budget_ratio": round(per_frame / BUDGET_MS, 3),
+                        **extra,
                     }
                 )
                 size = f"{width}x{height}"
+                cpu += float(extra.get("worker_cpu_ms_median", 0.0))  # the table shows live2d's worker CPU too
                 print(
                     f"{rt.name:<12} {rt.device:<6} {size:>10} {batch:>5} {med:>10.2f} {p95:>8.2f} {cpu:>8.2f} "
                     f"{per_frame:>9.2f} {per_frame / BUDGET_MS:>7.2f}"

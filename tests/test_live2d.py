@@ -6,15 +6,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import subprocess
-import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.live2d_model import EXPRESSIONS, ModelUnavailable, fetch_model
 from engine.render.live2d import (
     CHANNELS,
     Live2DError,
@@ -31,9 +31,6 @@ from engine.render.live2d import (
 from engine.state import make_state
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-NPM_MODEL = "live2d-widget-model-shizuku@1.0.5"  # a Cubism 2 model (GPL-2.0), fetched at test time, never committed
-# shizuku's expressions: f02 gloomy, f03 annoyed, f04 sparkling
-EXPRESSIONS = {"sorrow": "f02", "anger": "f03", "joy": "f04"}
 
 
 # ---------------------------------------------------------------- mapping and files (no Live2D needed)
@@ -127,19 +124,11 @@ needs_live2d = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def shizuku(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Cubism 2 model `shizuku`, from the npm registry into a temporary folder."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed; it fetches the test's Live2D model")
-    folder = tmp_path_factory.mktemp("live2d")
-    proc = subprocess.run([npm, "pack", NPM_MODEL, "--pack-destination", str(folder)], capture_output=True,
-                          text=True, timeout=300)
-    tgz = sorted(folder.glob("*.tgz"))
-    if proc.returncode != 0 or not tgz:
-        pytest.skip(f"npm pack {NPM_MODEL} failed: {proc.stderr.strip()[-300:]}")
-    with tarfile.open(tgz[0]) as tar:
-        tar.extractall(folder, filter="data")
-    return folder / "package" / "assets" / "shizuku.model.json"
+    """The Cubism 2 model `shizuku` (a Live2D sample model), from the npm registry into a temporary folder."""
+    try:
+        return fetch_model(tmp_path_factory.mktemp("live2d"))
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def _changed(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -174,9 +163,15 @@ def test_shizuku_moves_where_expected(shizuku: Path) -> None:
     }
     with Live2DRenderer(1280, 720, settings) as r:
         assert r.info["cubism"] == 2 and len(r.bindings) == len(CHANNELS)
-        frames = dict(zip(script, r.render(torch.stack(list(script.values()))), strict=True))
+        assert r.info["shader"] == "fast", "shizuku has no clipping masks: the lean Cubism 2 shader draws it"
+        batch = r.render(torch.stack(list(script.values())))
+        frames = dict(zip(script, batch, strict=True))
         single = r.render(script["mouth_a"][None])[0]
         _save(frames)
+    with Live2DRenderer(1280, 720, replace(settings, fast_shaders=False)) as stock:
+        assert stock.info["shader"] == "stock"
+        assert torch.equal(stock.render(torch.stack(list(script.values()))), batch), \
+            "the lean shader draws exactly what live2d-py's own shader draws"
     assert all(f.shape == (720, 1280, 3) and f.dtype == torch.uint8 for f in frames.values())
     rest = frames["rest"]
     assert torch.equal(rest, frames["rest_again"]), "the same state must give the same frame"

@@ -118,6 +118,7 @@ class Live2DSettings:
     physics: bool = False  # hair/cloth physics: livelier, but a frame then depends on the ones before
     fps: int = 30  # time step for physics, motions and pose fading
     fast_textures: bool = True  # bilinear instead of trilinear sampling (about 25% faster on llvmpipe)
+    fast_shaders: bool = True  # Cubism 2 without clipping masks: a leaner, pixel-identical fragment shader
 
 
 def find_model_file(path: str | os.PathLike[str]) -> Path:
@@ -290,7 +291,7 @@ class Live2DRenderer:
                 "model": str(self.files.settings), "width": width, "height": height, "background": bg,
                 "scale": settings.scale, "offset_x": settings.offset_x, "offset_y": settings.offset_y,
                 "physics": settings.physics, "motions": bool(settings.motions), "dt": 1.0 / settings.fps,
-                "fast_textures": settings.fast_textures,
+                "fast_textures": settings.fast_textures, "fast_shaders": settings.fast_shaders,
             })
             self._bind()
         except BaseException:
