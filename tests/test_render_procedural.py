@@ -13,6 +13,7 @@ import torch
 from engine.render.look import LOOKS, CharacterLook
 from engine.render.procedural import ProceduralRenderer
 from engine.state import EMOTIONS, VISEMES, P, make_state
+from tests.render_support import contact_sheet, viseme
 
 pytestmark = pytest.mark.unit
 
@@ -37,11 +38,6 @@ def write_png(path: Path, image: np.ndarray) -> None:
         + chunk(b"IDAT", zlib.compress(raw, 6))
         + chunk(b"IEND", b"")
     )
-
-
-def viseme(name: str, **extra: float) -> torch.Tensor:
-    fields = {"mouth_closed": 0.0, f"mouth_{name}": 1.0} | extra
-    return make_state(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +161,7 @@ def test_module_exports_without_data_dependent_control_flow(renderer: Procedural
 
 def test_contact_sheet(renderer: ProceduralRenderer) -> None:
     """Rows: neutral + each emotion; columns: each viseme. Written for people to look at."""
-    rows = []
-    for emotion in (None, *EMOTIONS):
-        extra = {emotion: 1.0} if emotion else {}
-        states = torch.stack([viseme(v, **extra) if v != "closed" else make_state(**extra) for v in VISEMES])
-        rows.append(torch.cat(list(renderer.render(states)), dim=1))
-    sheet = torch.cat(rows, dim=0)
+    sheet = contact_sheet(renderer.render)
     ARTIFACTS.mkdir(exist_ok=True)
     write_png(ARTIFACTS / "contact_sheet_procedural.png", sheet.numpy())
     assert sheet.shape == (H * (1 + len(EMOTIONS)), W * len(VISEMES), 3)

@@ -14,6 +14,7 @@ from PIL import Image
 from engine.render.sprites import SpritePackError, SpritesRenderer, probe_sprites
 from engine.render.sprites_rig import load_rig
 from engine.state import EMOTIONS, VISEMES, P, make_state
+from tests.render_support import contact_sheet, viseme
 
 pytestmark = pytest.mark.unit
 
@@ -39,10 +40,6 @@ def renderer() -> SpritesRenderer:
 
 def frame(r: SpritesRenderer, state: torch.Tensor) -> np.ndarray:
     return r.render(state.unsqueeze(0))[0].numpy().astype(np.int16)
-
-
-def viseme(name: str, **extra: float) -> torch.Tensor:
-    return make_state(**({"mouth_closed": 0.0, f"mouth_{name}": 1.0} | extra))
 
 
 def px(r: SpritesRenderer, box: tuple[float, float, float, float], margin: float = 0) -> tuple[slice, slice]:
@@ -255,12 +252,7 @@ def test_full_canvas_layers_are_cropped_to_the_same_picture(tmp_path: Path) -> N
 
 def test_contact_sheet(renderer: SpritesRenderer) -> None:
     """Rows: neutral + each emotion; columns: each viseme. Written for people to look at."""
-    rows = []
-    for emotion in (None, *EMOTIONS):
-        extra = {emotion: 1.0} if emotion else {}
-        states = torch.stack([viseme(v, **extra) if v != "closed" else make_state(**extra) for v in VISEMES])
-        rows.append(torch.cat(list(renderer.render(states)), dim=1))
-    sheet = torch.cat(rows, dim=0)
+    sheet = contact_sheet(renderer.render)
     ARTIFACTS.mkdir(exist_ok=True)
     Image.fromarray(sheet.numpy()).save(ARTIFACTS / "contact_sheet_sprites.png")
     assert sheet.shape == (H * (1 + len(EMOTIONS)), W * len(VISEMES), 3)
