@@ -58,6 +58,11 @@ def _torch_cpu(width: int, height: int) -> RenderFn:
     return ProceduralRenderer(width, height, device="cpu").render
 
 
+def _torch_cpu_eager(width: int, height: int) -> RenderFn:
+    """The same module without the jit trace: the side-by-side reference for what tracing saves."""
+    return ProceduralRenderer(width, height, device="cpu", jit=False).render
+
+
 def _ort_cpu(width: int, height: int) -> RenderFn:
     from engine.render.runtimes import OnnxRuntimeRenderer
 
@@ -127,6 +132,7 @@ def _has(module: str) -> Callable[[], bool]:
 
 RUNTIMES: list[Runtime] = [
     Runtime("torch", "cpu", _torch_cpu),
+    Runtime("torch-eager", "cpu", _torch_cpu_eager),
     Runtime("sprites", "cpu", _sprites),  # the layered-PNG appearance (demo pack), torch on the CPU
     Runtime("onnxruntime", "cpu", _ort_cpu, available=lambda: _has("onnxruntime")() and _has("onnxscript")()),
     Runtime("torch", "cuda", _torch_cuda, available=torch.cuda.is_available),

@@ -106,7 +106,8 @@ def write_chat(path: Path, interval_s: float) -> None:
 
 
 def run(hours: float, width: int, height: int, fps: int, interval_s: float, segment_minutes: float,
-        keep: Path | None, rss_every_minutes: float = 60.0, settle_minutes: float = 60.0) -> dict:
+        keep: Path | None, rss_every_minutes: float = 60.0, settle_minutes: float = 60.0,
+        appearance: str = "procedural") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = keep or Path(tmp)
         chat = folder / "soak-chat.jsonl"
@@ -116,7 +117,7 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
             "show": {"mode": "virtual", "duration_s": hours * 3600},
             "chat": {"sources": [{"type": "replay", "path": str(chat), "loop": True, "loop_gap_s": interval_s}]},
             "director": {"cooldown_s": 1.0, "queue_cap": 5},
-            "character": {"memory": {"path": str(folder / "memory.db")}},
+            "character": {"appearance": appearance, "memory": {"path": str(folder / "memory.db")}},
             "panel": {"enabled": False},
             "outputs": {"encoder": {"preset": "ultrafast", "video_bitrate_kbps": 150, "audio_bitrate_kbps": 48},
                         "recording": {"directory": str(folder / "rec"), "segment_minutes": segment_minutes}},
@@ -150,6 +151,7 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
             "stream_hours": hours,
             "fps": fps,
             "size": [width, height],
+            "appearance": appearance,
             "wall_s": round(wall, 1),
             "speed_x_realtime": round(hours * 3600 / wall, 1),
             "video_frames": frames,
@@ -182,12 +184,14 @@ def main() -> None:
     parser.add_argument("--rss-every-minutes", type=float, default=60.0, help="sample RSS this often (stream time)")
     parser.add_argument("--settle-minutes", type=float, default=60.0,
                         help="RSS growth is measured from the sample at this stream minute on")
+    parser.add_argument("--appearance", choices=["procedural", "sprites"], default="procedural",
+                        help="sprites (the demo pack) draws a frame ~10x cheaper at soak sizes")
     parser.add_argument("--keep", type=Path, default=None, help="keep recordings in this folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     result = run(args.hours, args.width, args.height, args.fps, args.chat_interval, args.segment_minutes, args.keep,
-                 args.rss_every_minutes, args.settle_minutes)
+                 args.rss_every_minutes, args.settle_minutes, args.appearance)
     for key in ("stream_hours", "video_frames", "expected_video_frames", "audio_samples", "expected_audio_samples",
                 "pts_gaps", "pts_duplicates", "segments", "late_frames", "speech_turns", "rss_growth_mb",
                 "identity_equal", "wall_s", "speed_x_realtime"):

@@ -427,3 +427,15 @@ def test_offline_render_with_the_sprites_appearance() -> None:
                            parts=parts)
     assert len(rec.mouths) >= result.frames > 20
     assert len(set(rec.mouths)) >= 4  # the mouth takes several shapes while speaking
+
+
+def test_renders_inside_and_outside_inference_mode() -> None:
+    """The frame loop renders in inference mode, the soak and tests outside it: one renderer serves both."""
+    r = SpritesRenderer(160, 160, PACK)
+    state = viseme("a", head_roll=0.3).unsqueeze(0)
+    with torch.inference_mode():
+        inside = r.render(state)
+    outside = r.render(state)  # reuses the scratch tensors made inside inference mode
+    with torch.inference_mode():
+        again = r.render(state)
+    assert torch.equal(inside, outside) and torch.equal(outside, again)

@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(1800)
 def test_one_hour_of_stream_keeps_exact_time_memory_and_identity(tmp_path: Path):
     out = tmp_path / "soak.json"
     # 1 h of stream in 10-minute segments (five boundaries to cross), RSS sampled every 10 minutes

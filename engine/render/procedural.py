@@ -536,7 +536,8 @@ class ProceduralRenderer:
     The module runs as a `torch.jit.trace` program, one per batch size (traced on first use, a
     fraction of a second): the same ops in the same order as eager, so the same bits, but
     dispatched from C++ instead of ~2,000 Python calls per frame. That halves a small frame and
-    takes ~30 % off a 720p one. `jit=False` runs it eagerly (for debugging and comparisons).
+    takes ~30 % off a 720p one. Batch 1 is traced at construction, so a live show never pays for it
+    on a frame. `jit=False` runs it eagerly (for debugging and comparisons).
     """
 
     def __init__(
@@ -557,6 +558,9 @@ class ProceduralRenderer:
         self.module = ProceduralCharacter(width, height, self.look).to(self.device).eval()
         self._rgba_module: ProceduralCharacter | None = None
         self._programs: dict[tuple[bool, int], Callable[[Tensor], Tensor]] = {}
+        if jit:  # trace the live case (one state a frame) now, not on the first frame of a paced show
+            with torch.no_grad():
+                self._program(self.module, False, torch.zeros(1, P, device=self.device))
 
     def _check(self, states: Tensor) -> Tensor:
         if states.ndim != 2 or states.shape[1] != P:
@@ -572,6 +576,8 @@ class ProceduralRenderer:
             with warnings.catch_warnings():  # tracer warnings about constants: the layout *is* constant
                 warnings.simplefilter("ignore")
                 program = torch.jit.trace(module, states, check_trace=False)
+                for _ in range(2):  # TorchScript profiles, then optimizes, on the first two runs (~0.1-0.3 s each)
+                    program(states)
             self._programs[key] = program
         return program
 

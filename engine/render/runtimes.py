@@ -81,7 +81,7 @@ class TorchCudaRenderer:
 
     def __init__(self, width: int, height: int, look: CharacterLook | None = None, graphs: bool = True) -> None:
         self.width, self.height = width, height
-        self.inner = ProceduralRenderer(width, height, look, device="cuda", tune_malloc=False)
+        self.inner = ProceduralRenderer(width, height, look, device="cuda", jit=False)  # captured as a CUDA graph
         self.inner.module.traceable = True
         self.graphs = graphs
         self._captured: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}

@@ -349,9 +349,11 @@ class SpritesRenderer:
     def _draw(self, states: Tensor, channels: int) -> Tensor:
         if states.ndim != 2 or states.shape[1] != P:
             raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
-        states = states.detach().to("cpu", torch.float32)
-        out = self._blank[channels].expand(states.shape[0], -1, -1, -1).clone()
-        with torch.no_grad(), self._lock:
+        # The scratch arena outlives a call: allocate it as normal tensors even when the caller runs in
+        # inference mode (the frame loop does), or a later call outside it could not write into them.
+        with torch.inference_mode(False), torch.no_grad(), self._lock:
+            states = states.detach().to("cpu", torch.float32)
+            out = self._blank[channels].expand(states.shape[0], -1, -1, -1).clone()
             for b in range(states.shape[0]):
                 self._frame(states[b], out[b])
         return out
