@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--settle-minutes", type=float, default=60.0,
                         help="RSS growth is measured from the sample at this stream minute on")
     parser.add_argument("--appearance", choices=["procedural", "sprites"], default="procedural",
-                        help="sprites (the demo pack) draws a frame ~10x cheaper at soak sizes")
+                        help="the appearance to soak (sprites: the shipped demo pack)")
     parser.add_argument("--keep", type=Path, default=None, help="keep recordings in this folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
