@@ -369,13 +369,10 @@ class Worker:
         if self.physics:
             m.UpdatePhysics(self.dt)
         m.UpdatePose(self.dt if (self.physics or self.motions) else 0.0)
-        self.target.begin(self.background)
-        m.Draw()
+        self._redraw(out)
         if self.shaders is not None and self.shaders.active and self.shaders.clipping_used():
-            self.shaders.disable("the model drew a clipping mask")  # and this frame is drawn again, exactly
-            self.target.begin(self.background)
-            m.Draw()
-        self.target.read(out)
+            self.shaders.disable("the model drew a clipping mask")
+            self._redraw(out)  # this frame again, with the stock shader: exactly what it draws
 
 
 def serve(conn_in: Connection, conn_out: Connection) -> int:

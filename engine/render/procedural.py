@@ -138,17 +138,15 @@ class Region(NamedTuple):
         ys, xs = self.y0.reshape(-1).to(torch.int64), self.x0.reshape(-1).to(torch.int64)
         return [canvas[k % self.batch].narrow(1, ys[k], h).narrow(2, xs[k], w) for k in range(self.shape[0])]
 
-    def gather(self, canvas: Tensor) -> Tensor:
+    def repaint(self, canvas: Tensor, paint: Callable[[Tensor], Tensor]) -> None:
+        """Gather the region's pixels, paint them, and write them back in place."""
         if self.traced:
-            return canvas.view(-1).index_select(0, self.index).view(self.shape)
-        views = self._views(canvas)
-        return views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views)
-
-    def scatter(self, canvas: Tensor, reg: Tensor) -> None:
-        if self.traced:
+            reg = paint(canvas.view(-1).index_select(0, self.index).view(self.shape))
             canvas.view(-1).scatter_(0, self.index, reg.reshape(-1))
             return
-        for k, view in enumerate(self._views(canvas)):
+        views = self._views(canvas)  # once for both directions
+        reg = paint(views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views))
+        for k, view in enumerate(views):
             view.copy_(reg[k])
 
 
@@ -323,13 +321,13 @@ class ProceduralCharacter(nn.Module):
         if d.sides == 1 or d.paired:
             pz = pose if d.sides == 1 else _cat([pose, pose])
             r = self._region(d, pose, batch)
-            r.scatter(canvas, paint(r.gather(canvas), r, pz, None))
+            r.repaint(canvas, lambda reg: paint(reg, r, pz, None))
             return
         for side in range(2):  # the two boxes can overlap: draw one after the other, like layers
             single = DynBox(d.name, d.layer, (-d.ref[0] if side == 0 else d.ref[0], d.ref[1]), (d.rel[side],),
                             d.size, 1, False)
             r = self._region(single, pose, batch)
-            r.scatter(canvas, paint(r.gather(canvas), r, pose, side))
+            r.repaint(canvas, lambda reg, r=r, side=side: paint(reg, r, pose, side))
 
     def _torso_coords(self, box: str, breath: Tensor) -> tuple[Tensor, Tensor]:
         X, Y = getattr(self, f"X_{box}"), getattr(self, f"Y_{box}")
