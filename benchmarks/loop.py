@@ -9,7 +9,10 @@ that decides whether the show keeps up in live mode.
 npm into the cache), once as shipped and once with live2d-py's own shader (`live2d-stock`), in the
 same run as the procedural character; skipped, with the reason, when live2d-py, EGL or npm is missing.
 
-    python benchmarks/loop.py [--frames 300] [--live2d]
+`--inductor` adds the procedural character at 1280x720 on the `torch-inductor` runtime (compiled
+for this CPU; skipped without a C++ compiler).
+
+    python benchmarks/loop.py [--frames 300] [--live2d] [--inductor]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -87,9 +91,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--live2d", action="store_true", help="also the live2d appearance at 1280x720")
+    parser.add_argument("--inductor", action="store_true", help="also the torch-inductor runtime at 1280x720")
     args = parser.parse_args()
     configure_torch_threads()
     runs = [run_one(w, h, args.frames) for w, h in SIZES]
+    if args.inductor:
+        if shutil.which(os.environ.get("CXX", "g++")) is None:
+            print("procedural-inductor: skipped, no C++ compiler")
+        else:
+            runs.append(run_one(1280, 720, args.frames, "proc-inductor", {"runtime": "torch-inductor"}))
     if args.live2d:
         from benchmarks.live2d_model import live2d_unavailable
 

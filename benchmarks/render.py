@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -60,7 +61,12 @@ def _torch_cpu(width: int, height: int) -> RenderFn:
 
 def _torch_cpu_eager(width: int, height: int) -> RenderFn:
     """The same module without the jit trace: the side-by-side reference for what tracing saves."""
-    return ProceduralRenderer(width, height, device="cpu", jit=False).render
+    return ProceduralRenderer(width, height, device="cpu", program="eager").render
+
+
+def _torch_cpu_inductor(width: int, height: int) -> RenderFn:
+    """torch.compile (inductor) of the same module: one fused C++ loop per part, built per size and batch."""
+    return ProceduralRenderer(width, height, device="cpu", program="inductor").render
 
 
 def _ort_cpu(width: int, height: int) -> RenderFn:
@@ -126,6 +132,10 @@ def _sprites(width: int, height: int) -> RenderFn:
     return SpritesRenderer(width, height, DEMO_SPRITES).render
 
 
+def _has_compiler() -> bool:
+    return shutil.which(os.environ.get("CXX", "g++")) is not None
+
+
 def _has(module: str) -> Callable[[], bool]:
     return lambda: importlib.util.find_spec(module) is not None
 
@@ -133,6 +143,7 @@ def _has(module: str) -> Callable[[], bool]:
 RUNTIMES: list[Runtime] = [
     Runtime("torch", "cpu", _torch_cpu),
     Runtime("torch-eager", "cpu", _torch_cpu_eager),
+    Runtime("torch-inductor", "cpu", _torch_cpu_inductor, available=_has_compiler),
     Runtime("sprites", "cpu", _sprites),  # the layered-PNG appearance (demo pack), torch on the CPU
     Runtime("onnxruntime", "cpu", _ort_cpu, available=lambda: _has("onnxruntime")() and _has("onnxscript")()),
     Runtime("torch", "cuda", _torch_cuda, available=torch.cuda.is_available),

@@ -2,7 +2,7 @@
 # Install what the tests need (system packages when root, the project in .venv) and run them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(ffmpeg nginx libnginx-mod-rtmp chromium fonts-noto-cjk obs-studio xvfb libegl1 libegl-mesa0 libgl1-mesa-dri libgl1)
+packages=(ffmpeg nginx libnginx-mod-rtmp chromium fonts-noto-cjk obs-studio xvfb libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 g++)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,15 @@ def _optional(module: str, label: str, why: str) -> BackendStatus:
     return BackendStatus(label, True, f"{module} {getattr(mod, '__version__', '')}".strip())
 
 
+def _inductor() -> BackendStatus:
+    """The torch-inductor runtime compiles C++ for this CPU at start: it needs a compiler."""
+    compiler = os.environ.get("CXX", "g++")
+    path = shutil.which(compiler)
+    if path is None:
+        return BackendStatus("renderer torch-inductor", False, f"no C++ compiler {compiler!r} (apt-get install g++)")
+    return BackendStatus("renderer torch-inductor", True, f"C++ compiler {path}")
+
+
 def _sprites(pack: Path | None) -> BackendStatus:
     from engine.render.sprites import probe_sprites
     from streamer.config import DEMO_SPRITES
@@ -83,6 +93,7 @@ def probe_backends(sprites: Path | None = None) -> list[BackendStatus]:
     out.append(_sprites(sprites))
     out.append(_optional("pyopenjtalk", "Japanese kana (pyopenjtalk)", "needed for Japanese speech"))
     out.append(_optional("pypinyin", "Chinese pinyin (pypinyin)", "needed for Chinese speech"))
+    out.append(_inductor())
     out.append(_optional("onnxruntime", "renderer onnxruntime", "pip install onnxruntime"))
     out.append(_optional("tensorrt", "renderer tensorrt", "TensorRT is not installed"))
     try:

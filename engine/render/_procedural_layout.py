@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from engine.render._procedural_parts import TAIL_TIE
 from engine.render.look import CharacterLook
 
 ROLL_MAX = math.radians(10.0)
@@ -140,6 +141,8 @@ class Layout:
             "mouth": self._head_box(self.mouth_rect, "features"),
         }
         tail = (0.8, 2.45, -0.8, 3.72)  # tip at v = 3.68 with its outline
+        cu, cv, r = TAIL_TIE
+        tie = (cu - r - 0.09, cu + r + 0.09, cv - r - 0.09, cv + r + 0.09)  # with the thickest outline
         if look.hair_style == "twintails":
             tb = self._head_box(tail, "back")
             self.boxes["tail0"], self.boxes["tail1"] = self._mirror(tb), tb
@@ -149,7 +152,8 @@ class Layout:
         for box in self.boxes.values():
             char = char.union(box)
         self.char = char
-        self.dyn = self._dynamic_boxes(back, tail if look.hair_style == "twintails" else None, e, ck, b)
+        twin = look.hair_style == "twintails"
+        self.dyn = self._dynamic_boxes(back, (tail, tie) if twin else None, e, ck, b)
 
     def _to_box(self, xs: list[float], ys: list[float]) -> Box:
         w, h = self.width, self.height
@@ -194,7 +198,7 @@ class Layout:
     def _dynamic_boxes(
         self,
         back: tuple[float, float, float, float],
-        tail: tuple[float, float, float, float] | None,
+        tails: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None,
         eye: tuple[float, float, float, float],
         cheek: tuple[float, float, float, float],
         brow: tuple[float, float, float, float],
@@ -207,8 +211,8 @@ class Layout:
             ("mouth", 1, [(self.mouth_rect, "features")]),
             ("brow", 2, [(brow, "features")]),
         ]
-        if tail is not None:
-            specs.insert(1, ("tail", 2, [(tail, "back")]))
+        if tails is not None:  # the ties get their own small boxes: a tail's box is mostly empty around them
+            specs[1:1] = [("tail", 2, [(tails[0], "back")]), ("tie", 2, [(tails[1], "back")])]
         return {name: self._dyn(name, sides, items) for name, sides, items in specs}
 
     def _sweep(self) -> list[tuple[float, float, float, float]]:

@@ -23,7 +23,7 @@ from engine.state import P
 
 log = logging.getLogger(__name__)
 
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "torch-cuda", "onnxruntime", "tensorrt")
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "torch-inductor", "torch-cuda", "onnxruntime", "tensorrt")
 FP16_TOLERANCE = 2  # max |diff| per channel (of 255) for an fp16 engine to be kept
 
 
@@ -81,7 +81,7 @@ class TorchCudaRenderer:
 
     def __init__(self, width: int, height: int, look: CharacterLook | None = None, graphs: bool = True) -> None:
         self.width, self.height = width, height
-        self.inner = ProceduralRenderer(width, height, look, device="cuda", jit=False)  # captured as a CUDA graph
+        self.inner = ProceduralRenderer(width, height, look, device="cuda", program="eager")  # captured as a CUDA graph
         self.inner.module.traceable = True
         self.graphs = graphs
         self._captured: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
@@ -236,6 +236,7 @@ def select_renderer(
         "tensorrt": ["tensorrt", "torch-cuda", "torch"],
         "torch-cuda": ["torch-cuda", "torch"],
         "onnxruntime": ["onnxruntime", "torch"],
+        "torch-inductor": ["torch-inductor", "torch"],
         "torch": ["torch"],
     }[preferred]
     level = logging.INFO if preferred == "auto" else logging.WARNING
@@ -251,6 +252,8 @@ def select_renderer(
                 if not cuda:
                     raise RuntimeError("no CUDA device")
                 return TorchCudaRenderer(width, height, look)
+            if name == "torch-inductor":
+                return ProceduralRenderer(width, height, look, program="inductor")
             if name == "onnxruntime":
                 if not _available("onnxruntime"):
                     raise RuntimeError("the onnxruntime package is not installed")
