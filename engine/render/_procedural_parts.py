@@ -24,7 +24,14 @@ def cov(d: Tensor, aa: float | Tensor) -> Tensor:
 
 
 def over(reg: Tensor, color: Tensor, alpha: Tensor) -> Tensor:
-    """Premultiplied 'over' with a flat or per-pixel color; lerp is one fused pass."""
+    """Premultiplied 'over' with a flat or per-pixel color.
+
+    Eager and traced, `lerp` is one fused pass. Under torch.compile the plain formula is used:
+    inductor's lerp evaluates both of its branches, and the formula made a 1080p frame 5-9 %
+    faster (with the same uint8 pixels on the measured frame).
+    """
+    if torch.compiler.is_compiling():
+        return reg + alpha * (color - reg)
     return torch.lerp(reg, color, alpha)
 
 

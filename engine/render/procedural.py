@@ -651,10 +651,12 @@ class ProceduralRenderer:
         # so that a caller's inference_mode() neither recompiles nor trips the guards.
         # compile_threads=1: inductor's compile-worker pool would otherwise start with the show and
         # take the CPU from the first seconds of frames (70 late frames in 12 s on the 2-core VM).
+        # cpp.threads: kernels are specialised for a thread count, and with the default (-1) a kernel
+        # cached by a 1-thread process ran on 1 thread in a 2-thread one (cpu ms = wall ms).
         # recompile_limit: every (size, look, batch, rgba) is its own entry for `forward`.
         with (
             torch._dynamo.config.patch(capture_scalar_outputs=True, recompile_limit=64),
-            torch._inductor.config.patch(compile_threads=1),
+            torch._inductor.config.patch(compile_threads=1, **{"cpp.threads": torch.get_num_threads()}),
             torch.inference_mode(False),
         ):
             return program(states.clone() if states.is_inference() else states)
