@@ -22,18 +22,17 @@ module as a `torch.jit.trace` program (default), compiled by inductor for the CP
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from engine.render import _canvas_ops as canvas_ops
 from engine.render import _procedural_parts as parts
+from engine.render._malloc import tune_glibc_malloc
 from engine.render._procedural_layout import (
     _RANGES,
     BREATH_RISE,
@@ -50,6 +49,7 @@ from engine.render._procedural_layout import (
     Layout,
     _background,
 )
+from engine.render._procedural_region import Region
 from engine.render.look import CharacterLook
 from engine.state import IDX, STATE_FIELDS, VISEMES, P
 
@@ -78,31 +78,6 @@ _PALETTE_NAMES: tuple[str, ...] = (
     "accent",
 )
 
-_malloc_tuned = False
-
-
-def tune_glibc_malloc() -> bool:
-    """Keep freed multi-megabyte temporaries in the heap instead of returning them to the OS.
-
-    glibc mmaps big blocks and unmaps them on free, so each frame's temporaries page-fault
-    afresh. Process-wide and idempotent, so it is opt-in (`tune_malloc=True`): with tight boxes
-    the temporaries are small, and on the 2-core dev VM it measured no gain (1280x720, 1 thread,
-    median of 30: 20.96 ms tuned vs 20.99 ms untuned).
-    """
-    global _malloc_tuned
-    if _malloc_tuned:
-        return True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = any(libc.mallopt(m_mmap_threshold, size) == 1 for size in (256 << 20, 32 << 20))
-    ok = ok and libc.mallopt(m_trim_threshold, 512 << 20) == 1
-    _malloc_tuned = ok
-    return ok
-
-
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[float, float, float]:
     return tuple(x + (y - x) * t for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
@@ -117,68 +92,6 @@ def _palette(look: CharacterLook) -> dict[str, tuple[float, ...]]:
     return pal
 
 
-
-
-class Region(NamedTuple):
-    """A moving part's pixels for this batch: where its box sits per state, and their frame coordinates.
-
-    Three equivalent ways to move pixels (`moves`), one per kind of program:
-
-    * "index": flat-index Gather/Scatter, for ONNX export and CUDA graphs (offsets never leave
-      the device);
-    * "views": `narrow` views at the per-state offsets, no index arithmetic per pixel (eager and
-      `torch.jit.trace`: `narrow` takes its start as a 0-dim tensor, so the traced program moves
-      each box to wherever that frame's state puts it);
-    * "ops": slices at offsets read as integers inside the compiled graph, written back through
-      the opaque `stagecast::paste` op (the torch.compile program, see `_canvas_ops`).
-
-    All three copy the same values.
-    """
-
-    index: Tensor  # [S*B*C*h*w] int64 into the flattened canvas
-    shape: tuple[int, int, int, int]  # (S*B, C, h, w)
-    X: Tensor  # [S*B, 1, 1, w] frame x (frame heights, 0 at the centre line)
-    Y: Tensor  # [S*B, 1, h, 1] frame y (frame heights from the top)
-    x0: Tensor  # [S*B, 1, 1, 1] box origin in canvas pixels (whole numbers)
-    y0: Tensor
-    batch: int
-    moves: str
-
-    def _views(self, canvas: Tensor) -> list[Tensor]:
-        _, _, h, w = self.shape
-        ys, xs = self.y0.reshape(-1).to(torch.int64), self.x0.reshape(-1).to(torch.int64)
-        return [canvas[k % self.batch].narrow(1, ys[k], h).narrow(2, xs[k], w) for k in range(self.shape[0])]
-
-    def _spots(self, canvas: Tensor) -> list[tuple[int, int, int]]:
-        """(state, y, x) of each box as integers the compiler can reason about (bounds checked)."""
-        _, _, h, w = self.shape
-        ys, xs = self.y0.reshape(-1).to(torch.int64), self.x0.reshape(-1).to(torch.int64)
-        spots = []
-        for k in range(self.shape[0]):
-            y, x = ys[k].item(), xs[k].item()
-            torch._check(y >= 0)
-            torch._check(y <= canvas.shape[2] - h)
-            torch._check(x >= 0)
-            torch._check(x <= canvas.shape[3] - w)
-            spots.append((k % self.batch, y, x))
-        return spots
-
-    def repaint(self, canvas: Tensor, paint: Callable[[Tensor], Tensor]) -> None:
-        """Gather the region's pixels, paint them, and write them back in place."""
-        _, _, h, w = self.shape
-        if self.moves == "index":
-            reg = paint(canvas.view(-1).index_select(0, self.index).view(self.shape))
-            canvas.view(-1).scatter_(0, self.index, reg.reshape(-1))
-            return
-        if self.moves == "ops":
-            spots = self._spots(canvas)
-            reg = paint(torch.stack([canvas[b, :, y : y + h, x : x + w] for b, y, x in spots]))
-            canvas_ops.paste(canvas, reg, [v for spot in spots for v in spot])
-            return
-        views = self._views(canvas)  # once for both directions
-        reg = paint(views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views))
-        for k, view in enumerate(views):
-            view.copy_(reg[k])
 
 
 def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
