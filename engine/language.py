@@ -49,14 +49,24 @@ def _is_hangul(ch: str) -> bool:
 
 @functools.cache
 def _detector() -> Any | None:
-    """Build the lingua detector once (models load lazily, per language, on first use)."""
+    """Build the lingua detector once, its models loaded now.
+
+    Loaded lazily, the models arrive with the first message that needs them: ~1 s inside lingua's
+    Rust code, which holds the GIL all that time, so every thread of the show (the frame loop
+    too) stalls mid-stream. `warmup()` pays it at start-up instead.
+    """
     try:
         from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
     except ImportError:  # pragma: no cover - lingua is a main dependency; degrade rather than crash
         log.warning("lingua-language-detector is not installed; Latin-script text is taken as the default language")
         return None
     languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in DETECTABLE_LANGUAGES]
-    return LanguageDetectorBuilder.from_languages(*languages).build()
+    return LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
+
+
+def warmup() -> None:
+    """Load the detector's models now (start-up), not on the first chat message of a live show."""
+    _detector()
 
 
 def detect_language(text: str, default: str = "en") -> str:

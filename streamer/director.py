@@ -264,25 +264,29 @@ class Director:
         turn.started = time.monotonic()
         if turn.emotion is not None:
             self.timeline.add_emotion(turn.emotion)
-        async for sentence in self._sentences(turn):
-            cues, text = split_emotion_tags(sentence)
-            decision = self.moderator.check_output(text)
-            if not decision.accepted:
-                continue
-            speech = await self._synthesize(decision.text, turn.prompt.language)
-            if speech.samples == 0:
-                continue
-            if sum(s.speech.samples for s in turn.scheduled) + speech.samples > self.max_reply_s * speech.sample_rate:
-                log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
-                break
-            item = self.timeline.schedule(speech, turn_id=turn.id)
-            for cue in cues:
-                self.timeline.add_emotion(cue, at_frame=item.start_frame)
-            if not turn.scheduled:
-                self.speech_latencies.append((time.monotonic() - turn.started) * 1000)
-            turn.scheduled.append(item)
-            turn.status = "speaking"
-            turn.speaking.set()
+        # aclosing: cancelled mid-sentence (an interrupt while voicing), the brain's stream closes now,
+        # not whenever the garbage collector finds the suspended generator
+        async with contextlib.aclosing(self._sentences(turn)) as sentences:
+            async for sentence in sentences:
+                cues, text = split_emotion_tags(sentence)
+                decision = self.moderator.check_output(text)
+                if not decision.accepted:
+                    continue
+                speech = await self._synthesize(decision.text, turn.prompt.language)
+                if speech.samples == 0:
+                    continue
+                planned = sum(s.speech.samples for s in turn.scheduled) + speech.samples
+                if planned > self.max_reply_s * speech.sample_rate:
+                    log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
+                    break
+                item = self.timeline.schedule(speech, turn_id=turn.id)
+                for cue in cues:
+                    self.timeline.add_emotion(cue, at_frame=item.start_frame)
+                if not turn.scheduled:
+                    self.speech_latencies.append((time.monotonic() - turn.started) * 1000)
+                turn.scheduled.append(item)
+                turn.status = "speaking"
+                turn.speaking.set()
         if turn.scheduled:
             end_frame = self.timeline.timebase.frames_for_samples(turn.scheduled[-1].end_sample)
             await self.timeline.wait_for_frame(end_frame - 1)

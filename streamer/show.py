@@ -15,6 +15,7 @@ import signal
 from collections import deque
 from collections.abc import Callable
 
+from engine import language
 from engine.clock import FrameClock
 from engine.frameloop import FrameLoop
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
@@ -44,6 +45,7 @@ class Show:
         warmup = getattr(self.parts.voice, "warmup", None)
         if warmup is not None:
             warmup()  # load the zh/ja text front-ends now, not on the first reply
+        language.warmup()  # lingua's models hold the GIL ~1 s while they load: now, not mid-stream
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.director = Director(

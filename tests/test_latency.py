@@ -42,15 +42,20 @@ async def run_turns(brain, n: int):
         puller.stop()
 
 
+# A short first sentence, then far more text than the server can stream before the interrupt (about
+# 12 s at 50 tokens/s), so "each stream was closed mid-way" holds however slow the machine is.
+LONG_REPLY = "[joy] Hi there! " + " ".join(["I have so much to tell you about today's stream."] * 60)
+
+
 def test_openai_brain_first_audio_within_ttft_plus_150ms():
     async def main():
-        async with FakeOpenAIServer(ttft_s=TTFT_S, tokens_per_s=50) as server:
+        async with FakeOpenAIServer(ttft_s=TTFT_S, tokens_per_s=50, reply=LONG_REPLY) as server:
             brain = OpenAICompatBrain(server.base_url, "m")
             stats = await run_turns(brain, 8)
             await brain.aclose()
             # every turn was interrupted right after its first sound: each stream was closed
             for record in server.requests:
-                await asyncio.wait_for(record.disconnected.wait(), 2)
+                await asyncio.wait_for(record.disconnected.wait(), 10)
             return stats, server.requests
 
     stats, requests = asyncio.run(main())

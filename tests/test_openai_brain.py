@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
 
 import pytest
 
@@ -12,6 +13,12 @@ from engine.brain.base import HistoryEntry, Prompt
 from engine.brain.chunking import SentenceChunker
 from engine.brain.openai_compat import BrainError, OpenAICompatBrain
 from engine.brain.tags import split_emotion_tags
+from engine.clock import TimeBase
+from engine.timeline import Timeline
+from engine.voice.espeak import EspeakVoice
+from streamer.director import Director
+from streamer.events import ChatMessage
+from streamer.moderation import Moderator
 from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
@@ -176,3 +183,52 @@ def test_unreachable_server_is_a_brain_error():
             await brain.aclose()
 
     asyncio.run(main())
+
+
+class GatedVoice:
+    """The real espeak voice, except that the second sentence waits for `release` (a voice still busy
+    when the moderator interrupts)."""
+
+    def __init__(self) -> None:
+        self.voice = EspeakVoice(sample_rate=48000)
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def synthesize(self, text: str, language: str):
+        self.calls += 1
+        if self.calls == 2:
+            self.entered.set()
+            self.release.wait(30)
+        return self.voice.synthesize(text, language)
+
+
+def test_interrupt_while_the_voice_is_busy_closes_the_brain_stream_at_once():
+    reply = "[joy] Hi there! " + " ".join(["Here is another sentence for you."] * 40)
+
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.01, tokens_per_s=40, reply=reply) as server:
+            brain = OpenAICompatBrain(server.base_url, "m")
+            voice = GatedVoice()
+            director = Director(Timeline(TimeBase(30, 48000)), brain, voice, Moderator(300, []), "Aiko", cooldown_s=0)
+            runner = asyncio.create_task(director.run())
+            gc.disable()  # the stream must close because the director closes it, not when a collector runs
+            try:
+                turn = director.submit_chat(ChatMessage("test", "alex", "hello!", language="en"))
+                await asyncio.wait_for(turn.speaking.wait(), 10)
+                await asyncio.wait_for(asyncio.to_thread(voice.entered.wait, 10), 11)  # voicing sentence 2
+                director.interrupt()
+                record = server.requests[0]
+                await asyncio.wait_for(record.disconnected.wait(), 10)
+            finally:
+                gc.enable()
+                voice.release.set()
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+                await brain.aclose()
+                director.close()
+            return record, turn
+
+    record, turn = asyncio.run(main())
+    assert record.disconnected.is_set() and not record.completed
+    assert turn.status == "interrupted" and turn.played_text == ""  # no frame was pulled: nothing was heard
