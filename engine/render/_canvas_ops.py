@@ -16,7 +16,6 @@ from torch import Tensor
 
 _LIB = torch.library.Library("stagecast", "DEF")
 _LIB.define("paste(Tensor(a!) canvas, Tensor patches, SymInt[] spots) -> ()")
-_LIB.define("place(Tensor frame0, Tensor pixels, int y, int x) -> Tensor")
 
 
 def _paste(canvas: Tensor, patches: Tensor, spots: list[int]) -> None:
@@ -33,23 +32,7 @@ def _paste(canvas: Tensor, patches: Tensor, spots: list[int]) -> None:
             canvas[b, :, y : y + h, x : x + w].copy_(patches[k])
 
 
-def _place(frame0: Tensor, pixels: Tensor, y: int, x: int) -> Tensor:
-    """The static frame [1, H, W, C] with pixels [B, h, w, C] written at (y, x), for each state.
-
-    Each output pixel is written once: the static frame only around the box.
-    """
-    b, (h, w) = pixels.shape[0], pixels.shape[1:3]
-    out = frame0.new_empty((b, *frame0.shape[1:]))
-    out[:, :y] = frame0[:, :y]
-    out[:, y + h :] = frame0[:, y + h :]
-    out[:, y : y + h, :x] = frame0[:, y : y + h, :x]
-    out[:, y : y + h, x + w :] = frame0[:, y : y + h, x + w :]
-    out[:, y : y + h, x : x + w] = pixels
-    return out
-
-
 _LIB.impl("paste", _paste, "CompositeExplicitAutograd")
-_LIB.impl("place", _place, "CompositeExplicitAutograd")
 
 
 @torch.library.register_fake("stagecast::paste", lib=_LIB)
@@ -57,10 +40,4 @@ def _paste_fake(canvas: Tensor, patches: Tensor, spots: list[int]) -> None:
     return None
 
 
-@torch.library.register_fake("stagecast::place", lib=_LIB)
-def _place_fake(frame0: Tensor, pixels: Tensor, y: int, x: int) -> Tensor:
-    return frame0.new_empty((pixels.shape[0], *frame0.shape[1:]))
-
-
 paste = torch.ops.stagecast.paste
-place = torch.ops.stagecast.place

@@ -68,8 +68,8 @@ class Region(NamedTuple):
             return
         if self.moves == "ops":
             spots = self._spots(canvas)
-            reg = paint(torch.stack([canvas[b, :, y : y + h, x : x + w] for b, y, x in spots]))
-            canvas_ops.paste(canvas, reg, [v for spot in spots for v in spot])
+            reg = paint(torch.stack([canvas[b, :, y : y + h, x : x + w] for b, y, x in spots]).float())
+            canvas_ops.paste(canvas, reg.to(canvas.dtype), [v for spot in spots for v in spot])
             return
         views = self._views(canvas)  # once for both directions
         reg = paint(views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views))
