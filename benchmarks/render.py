@@ -206,6 +206,8 @@ def main() -> int:
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--runtimes", default="", help="only these runtime names, comma-separated (default: all)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of runtimes not measured now (each row carries its own date)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -241,6 +243,7 @@ def main() -> int:
                         "cpu_ms_median": round(cpu, 3),
                         "ms_per_frame": round(per_frame, 3),
                         "budget_ratio": round(per_frame / BUDGET_MS, 3),
+                        "date": time.strftime("%Y-%m-%d %H:%M"),
                         **extra,
                     }
                 )
@@ -260,6 +263,12 @@ def main() -> int:
         "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "budget_ms": round(BUDGET_MS, 3),
     }
+    if args.merge and args.out.exists():
+        measured = {r["runtime"] for r in runs}
+        earlier = json.loads(args.out.read_text())
+        runs = [r for r in earlier["runs"] if r["runtime"] not in measured] + runs
+        meta["runtimes_measured_now"] = sorted(measured)
+        meta["earlier_meta"] = earlier.get("meta")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": runs, "meta": meta}, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -485,9 +485,10 @@ class ProceduralRenderer:
       ops in the same order as eager, so the same bits, but dispatched from C++ instead of ~2,000
       Python calls per frame: half the time of eager on a small frame, ~30 % less at 720p.
     * "inductor" (CPU): `torch.compile` fuses each part into one vectorised C++ loop over its
-      box, about twice as fast as "trace" at 720p. It needs a C++ compiler and builds for
-      ~40 s on a 2-core machine the first time (then ~6 s, from inductor's on-disk cache).
-      Pixels may differ from eager by 1/255 where the fused arithmetic rounds differently.
+      box (`ProceduralCharacter.for_compiler`), 0.2-0.25x the time of "trace". It needs a C++
+      compiler and builds for ~50 s on a 2-core machine the first time (then ~6 s, from
+      inductor's on-disk cache). Pixels may differ from eager by 1/255 (float16 canvas, fused
+      rounding). It compiles the character's box only; `FramePool` places it in a frame.
     * "eager": plain module calls (debugging, comparisons, and what CUDA graphs capture).
     """
 
