@@ -29,6 +29,7 @@ _PALETTE_NAMES: tuple[str, ...] = (
     "accent",
 )
 
+
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[float, float, float]:
     return tuple(x + (y - x) * t for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
