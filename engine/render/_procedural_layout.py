@@ -144,7 +144,7 @@ class Layout:
         cu, cv, r = TAIL_TIE
         tie = (cu - r - 0.09, cu + r + 0.09, cv - r - 0.09, cv + r + 0.09)  # with the thickest outline
         if look.hair_style == "twintails":
-            tb = self._head_box(tail, "back")
+            tb = self._hang_box(tail, (cu, cv))
             self.boxes["tail0"], self.boxes["tail1"] = self._mirror(tb), tb
         self.breath_px = BREATH_RISE * height
         self.row_pad = math.ceil(self.breath_px) + 2  # extra rows a row layer needs below its box
@@ -180,6 +180,19 @@ class Layout:
                 ys.append(cy + uu * sn + vv * c)
         return self._to_box(xs, ys)
 
+    def _hang_box(self, rect: tuple[float, float, float, float], anchor: tuple[float, float]) -> Box:
+        """Bounding box of a back-layer rect hanging from `anchor`: it follows the anchor, not the roll."""
+        u0, u1, v0, v1 = rect
+        au, av = anchor
+        xs: list[float] = []
+        ys: list[float] = []
+        for yaw, pitch, c, sn in self._sweep():
+            ax, ay = self.ref_px("back", au, av, yaw, pitch, c, sn)
+            for u, v in itertools.product((u0, u1), (v0, v1)):
+                xs.append((ax - self.width / 2) / self.height + (u - au) * self.S)
+                ys.append(ay / self.height + (v - av) * self.S)
+        return self._to_box(xs, ys)
+
     def _head_center(self, yaw: float, pitch: float, c: float, sn: float) -> tuple[float, float]:
         arm = PIVOT_Y - self.head_cy
         return arm * sn + yaw * HEAD_SHIFT_X, PIVOT_Y - arm * c - pitch * HEAD_SHIFT_Y
@@ -213,7 +226,8 @@ class Layout:
         ]
         if tails is not None:  # the ties get their own small boxes: a tail's box is mostly empty around them
             specs[1:1] = [("tail", 2, [(tails[0], "back")]), ("tie", 2, [(tails[1], "back")])]
-        return {name: self._dyn(name, sides, items) for name, sides, items in specs}
+        hang = {"tail": TAIL_TIE[:2]}  # twintails hang from their ties under gravity (no roll)
+        return {name: self._dyn(name, sides, items, hang.get(name)) for name, sides, items in specs}
 
     def _sweep(self) -> list[tuple[float, float, float, float]]:
         """Poses to bound over: (yaw, pitch, cos, sin); roll finely, since extremes can lie inside."""
@@ -234,9 +248,18 @@ class Layout:
         uu, vv = (u + kx * yaw) * self.S, (v + ky * pitch) * self.S
         return (cx + uu * c - vv * sn) * self.height + self.width / 2, (cy + uu * sn + vv * c) * self.height
 
-    def _dyn(self, name: str, sides: int, items: list[tuple[tuple[float, float, float, float], str]]) -> DynBox:
+    def _dyn(
+        self,
+        name: str,
+        sides: int,
+        items: list[tuple[tuple[float, float, float, float], str]],
+        hang: tuple[float, float] | None = None,
+    ) -> DynBox:
+        """A part's tight box over every pose. With `hang` (an anchor in back-layer units) the part
+        follows the anchor but keeps upright: its box is just the rect, not the rect swept by roll."""
         (u0, u1, v0, v1), layer = items[0]
-        ref = ((u0 + u1) / 2, (v0 + v1) / 2)
+        ref = hang if hang is not None else ((u0 + u1) / 2, (v0 + v1) / 2)
+        unit_px = self.S * self.height
         rels: list[tuple[float, float]] = []
         h = w = 0
         for side in range(sides):
@@ -247,7 +270,10 @@ class Layout:
                 rx, ry = self.ref_px(layer, m * ref[0], ref[1], yaw, pitch, c, sn)
                 for (a0, a1, b0, b1), lay in items:
                     for u, v in itertools.product((m * a0, m * a1), (b0, b1)):
-                        x, y = self.ref_px(lay, u, v, yaw, pitch, c, sn)
+                        if hang is None:
+                            x, y = self.ref_px(lay, u, v, yaw, pitch, c, sn)
+                        else:
+                            x, y = rx + (u - m * ref[0]) * unit_px, ry + (v - ref[1]) * unit_px
                         lo_x, hi_x = min(lo_x, x - rx), max(hi_x, x - rx)
                         lo_y, hi_y = min(lo_y, y - ry), max(hi_y, y - ry)
             rels.append((lo_x, lo_y))
