@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.render import _canvas_ops as canvas_ops
+from engine.render import _procedural_expression as expression
 from engine.render import _procedural_parts as parts
 from engine.render._frame_pool import FramePool
 from engine.render._malloc import tune_glibc_malloc
@@ -40,7 +41,6 @@ from engine.render._procedural_layout import (
     HEAD_SHIFT_X,
     HEAD_SHIFT_Y,
     MARGIN_PX,
-    MOUTH_SHAPES,
     NECK_Y,
     PARALLAX,
     PIVOT_Y,
@@ -54,7 +54,7 @@ from engine.render._procedural_palette import palette
 from engine.render._procedural_parts import TAIL_TIE
 from engine.render._procedural_region import Region
 from engine.render.look import CharacterLook
-from engine.state import IDX, STATE_FIELDS, VISEMES, P
+from engine.state import IDX, STATE_FIELDS, P
 
 
 def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -335,7 +335,7 @@ class ProceduralCharacter(nn.Module):
             return parts.draw_face(reg, u, v, uh, vh, parts.bangs_edge(uh), aa, lw, col)
 
         self._draw(canvas, "head", pose, batch, face)
-        eyes = self._eye_params(f)
+        eyes = expression.eye_params(f, lay, self.look, self.aa)
 
         def pick(params: list[dict[str, Tensor]], side: int | None) -> dict[str, Tensor]:
             return _cat(params) if side is None else params[side]
@@ -352,7 +352,7 @@ class ProceduralCharacter(nn.Module):
 
         self._draw(canvas, "cheek", pose, batch, cheek)
         self._draw(canvas, "eye", pose, batch, eye)
-        mp = self._mouth_params(f)
+        mp = expression.mouth_params(f, self.look)
 
         def mouth(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
             mx, my = self._coords(r, pz, "features", ov=lay.mouth_cy)
@@ -364,7 +364,7 @@ class ProceduralCharacter(nn.Module):
 
         self._draw(canvas, "mouth", pose, batch, mouth)
         self._draw(canvas, "head", pose, batch, hair_front)
-        brows = self._brow_params(f)
+        brows = expression.brow_params(f, lay)
 
         def brow(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
             p = pick(brows, side)
@@ -411,85 +411,6 @@ class ProceduralCharacter(nn.Module):
             "sin": sin,
             "cx": cx,
             "cy": cy,
-        }
-
-    def _eye_params(self, f: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        """Lid curves, gaze and scale per eye; eye 0 is on screen left (the character's right)."""
-        lay = self.layout
-        joy, ang, sor, sur, fun = f["joy"], f["anger"], f["sorrow"], f["surprise"], f["fun"]
-        out = []
-        for side, sign, open_name in ((0, -1.0, "eye_open_r"), (1, 1.0, "eye_open_l")):
-            happy = (joy + fun * (1.0 if side == 1 else 0.25)).clamp(max=1.0)  # fun winks one eye
-            o = (
-                f[open_name]
-                * (1.0 - 0.88 * happy)
-                * (1.0 + 0.18 * sur)
-                * (1.0 - 0.12 * ang)
-                * (1.0 - 0.15 * sor)
-            )
-            a0 = -1.0 - 0.22 * sur + 0.2 * ang + 0.08 * sor
-            a1 = 0.1 - 0.24 * ang + 0.16 * sor - 0.4 * self.look.eye_tilt
-            c0, c2 = 0.4 - 0.55 * happy, -0.28 + 0.9 * happy
-            ew = lay.eye_w * (1.0 - 0.18 * f["head_yaw"] * sign) * (1.0 + 0.06 * sur)
-            q = 1.0 - 0.12 * sur
-            out.append(
-                {
-                    "U0": c0 + o * (a0 - c0),
-                    "U1": o * a1,
-                    "U2": c2 + o * (0.62 - c2),
-                    "L0": c0 + o * (0.78 - c0),
-                    "L2": c2 + o * (-0.32 - c2),
-                    "fade": (o * 2.5).clamp(0.0, 1.0),
-                    "gx": f["gaze_x"] * (0.36 * sign),
-                    "gy": 0.06 - f["gaze_y"] * 0.26,
-                    "irx": 1.0 / (0.7 * q),
-                    "iry": 1.0 / (0.92 * q),
-                    "pupil": 0.44 - 0.16 * sur,
-                    "blush": (f["blush"] + 0.3 * joy + 0.2 * fun).clamp(max=1.0),
-                    "su": sign / ew,
-                    "sv": 1.0 / ew,
-                    "ou": torch.full_like(ew, sign * lay.eye_cx),
-                    "aa": ew * self.aa,
-                }
-            )
-        return out
-
-    def _brow_params(self, f: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        lay = self.layout
-        joy, ang, sor, sur = f["joy"], f["anger"], f["sorrow"], f["surprise"]
-        out = []
-        for sign, name in ((-1.0, "brow_r"), (1.0, "brow_l")):
-            out.append(
-                {
-                    "B0": -0.04 - 0.1 * f[name] - 0.15 * sur + 0.08 * ang - 0.03 * joy - 0.05 * sor,
-                    "B1": 0.12 * sor - 0.11 * ang,
-                    "B2": 0.06 + 0.03 * joy - 0.03 * ang + 0.02 * sur,
-                    "su": torch.full_like(joy, sign / lay.brow_w),
-                    "ou": torch.full_like(joy, sign * lay.brow_cx),
-                }
-            )
-        return out
-
-    def _mouth_params(self, f: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Blend the viseme shapes by weight (missing weight means closed), then add emotions."""
-        w = [f[f"mouth_{v}"] for v in VISEMES]
-        total = w[0] + w[1] + w[2] + w[3] + w[4] + w[5]
-        w[0] = w[0] + (1.0 - total).clamp(min=0.0)
-        norm = 1.0 / total.clamp(min=1.0)
-        shape = [
-            sum(wi * MOUTH_SHAPES[v][k] for wi, v in zip(w, VISEMES, strict=True)) * norm for k in range(4)
-        ]
-        joy, ang, sor, sur, fun = f["joy"], f["anger"], f["sorrow"], f["surprise"], f["fun"]
-        width = (
-            shape[0] * self.look.mouth_width + 0.035 * joy + 0.07 * fun + 0.03 * ang - 0.03 * sor - 0.04 * sur
-        )
-        return {
-            "W": width.clamp(0.05, 0.4),
-            "Ht": (shape[1] + 0.02 * joy + 0.01 * fun + 0.05 * sur).clamp(0.0, 0.15),
-            "Hb": (shape[2] + 0.15 * joy + 0.09 * fun + 0.03 * ang + 0.12 * sur).clamp(0.0, 0.32),
-            "K": 0.07 * joy + 0.09 * fun - 0.06 * ang - 0.075 * sor,
-            "asym": 0.035 * fun,
-            "teeth": 0.05 * (shape[3] + 0.8 * fun + 0.6 * ang).clamp(max=1.0),
         }
 
 
