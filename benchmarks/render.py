@@ -207,7 +207,7 @@ def main() -> int:
     ap.add_argument("--runtimes", default="", help="only these runtime names, comma-separated (default: all)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--merge", action="store_true",
-                    help="keep the rows of runtimes not measured now (each row carries its own date)")
+                    help="keep the rows (runtime, size, batch) not measured now (each row carries its own date)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -264,10 +264,13 @@ def main() -> int:
         "budget_ms": round(BUDGET_MS, 3),
     }
     if args.merge and args.out.exists():
-        measured = {r["runtime"] for r in runs}
+        def key(r: dict) -> tuple:
+            return r["runtime"], r["width"], r["height"], r["batch"]
+
+        measured = {key(r) for r in runs}
         earlier = json.loads(args.out.read_text())
-        runs = [r for r in earlier["runs"] if r["runtime"] not in measured] + runs
-        meta["runtimes_measured_now"] = sorted(measured)
+        runs = [r for r in earlier["runs"] if key(r) not in measured] + runs
+        meta["runtimes_measured_now"] = sorted({r[0] for r in measured})
         meta["earlier_meta"] = earlier.get("meta")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": runs, "meta": meta}, indent=2) + "\n")
