@@ -31,7 +31,7 @@ class FramePool:
         self.y, self.x = y, x
         self.keep = keep
         self._frames: dict[int, list[tuple[Tensor, int]]] = {}  # batch -> [(frame, holders when free)]
-        self.made = 0  # frames allocated so far (a test and the benchmark read it)
+        self.made = 0  # frames allocated so far (tests read it)
 
     def frame(self, pixels: Tensor) -> Tensor:
         """frame0 with pixels [B, h, w, C] at the box, as a frame nobody else is holding."""

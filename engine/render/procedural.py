@@ -183,21 +183,19 @@ class ProceduralCharacter(nn.Module):
 
     def _region(self, d: DynBox, pose: dict[str, Tensor], batch: int) -> Region:
         """Where a tight box sits for each state (and side): integer offsets -> flat indices + coords."""
-        kx, ky = PARALLAX[d.layer]
         hc, wc = self.canvas_hw
         h, w = d.size
         c = self.layout.char
-        S, H = self.S, float(self.height)
+        H = float(self.height)
         ox: list[Tensor] = []
         oy: list[Tensor] = []
         for side in range(d.sides):
             u = -d.ref[0] if d.sides == 2 and side == 0 else d.ref[0]
-            a = (pose["yaw"] * kx + u) * S
-            b = (pose["pitch"] * ky + d.ref[1]) * S
+            px, py = self._head_point(pose, d.layer, u, d.ref[1])
             dx = self.width / 2 + d.rel[side][0] - MARGIN_PX - c.x0
             dy = d.rel[side][1] - MARGIN_PX - c.y0
-            rx = (pose["cx"] + a * pose["cos"] - b * pose["sin"]) * H + dx
-            ry = (pose["cy"] + a * pose["sin"] + b * pose["cos"]) * H + dy
+            rx = px * H + dx
+            ry = py * H + dy
             ox.append(torch.floor(rx).clamp(0.0, float(wc - w)))
             oy.append(torch.floor(ry).clamp(0.0, float(hc - h)))
         x0, y0 = torch.cat(ox), torch.cat(oy)  # [S*B, 1, 1, 1], whole numbers
@@ -232,18 +230,23 @@ class ProceduralCharacter(nn.Module):
         v = (Y * (cos_s * sv) - cv * sv) - X * (sin_s * sv)
         return u, v
 
+    def _head_point(
+        self, pose: dict[str, Tensor], layer: str, u: Tensor | float, v: float
+    ) -> tuple[Tensor, Tensor]:
+        """Frame position (frame heights, x from the centre line) of head-layer point (u, v) at each pose."""
+        kx, ky = PARALLAX[layer]
+        a = (pose["yaw"] * kx + u) * self.S
+        b = (pose["pitch"] * ky + v) * self.S
+        return pose["cx"] + a * pose["cos"] - b * pose["sin"], pose["cy"] + a * pose["sin"] + b * pose["cos"]
+
     def _hang_coords(self, reg: Region, pose: dict[str, Tensor], sign: Tensor) -> tuple[Tensor, Tensor]:
         """Back-layer coordinates (u mirrored by `sign`) of a part hanging upright from its tie.
 
         The tie turns with the head; the twintail below it hangs under gravity, so head roll moves
         it but does not turn it, and its box is ~30 % narrower than one swept by the roll.
         """
-        kx, ky = PARALLAX["back"]
         au, av = TAIL_TIE[0], TAIL_TIE[1]
-        a = (pose["yaw"] * kx + sign * au) * self.S
-        b = (pose["pitch"] * ky + av) * self.S
-        ax = pose["cx"] + a * pose["cos"] - b * pose["sin"]
-        ay = pose["cy"] + a * pose["sin"] + b * pose["cos"]
+        ax, ay = self._head_point(pose, "back", sign * au, av)
         return (reg.X - ax) * (sign * (1.0 / self.S)) + au, (reg.Y - ay) * (1.0 / self.S) + av
 
     def _draw(
@@ -298,19 +301,20 @@ class ProceduralCharacter(nn.Module):
             u, v = self._coords(r, pz, "back")
             return parts.draw_hair_back(reg, u, v, style, aa, lw, col)
 
+        def side_sign(side: int | None) -> Tensor:
+            """u is mirrored per side (both sides of a batched pair when None): a box never draws the other tail."""
+            one = torch.ones_like(pose["yaw"])
+            return torch.cat([-one, one]) if side is None else (one if side == 1 else -one)
+
         def mirrored(draw: Callable[..., Tensor]) -> Callable[[Tensor, Region, dict[str, Tensor], int | None], Tensor]:
             def paint(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
-                one = torch.ones_like(pose["yaw"])  # u mirrored per side, so a box never draws the other tail
-                sign = torch.cat([-one, one]) if side is None else (one if side == 1 else -one)
-                u, v = self._coords(r, pz, "back", su=sign)
+                u, v = self._coords(r, pz, "back", su=side_sign(side))
                 return draw(reg, u, v, aa, lw, col)
 
             return paint
 
         def hanging(reg: Tensor, r: Region, pz: dict[str, Tensor], side: int | None) -> Tensor:
-            one = torch.ones_like(pose["yaw"])
-            sign = torch.cat([-one, one]) if side is None else (one if side == 1 else -one)
-            u, v = self._hang_coords(r, pz, sign)
+            u, v = self._hang_coords(r, pz, side_sign(side))
             return parts.draw_tail(reg, u, v, aa, lw, col)
 
         self._draw(canvas, "back", pose, batch, back)
