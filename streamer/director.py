@@ -279,6 +279,8 @@ class Director:
                 if planned > self.max_reply_s * speech.sample_rate:
                     log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
                     break
+                if turn.status == "interrupted":  # its cancel was swallowed (e.g. by a brain library)
+                    return
                 item = self.timeline.schedule(speech, turn_id=turn.id)
                 for cue in cues:
                     self.timeline.add_emotion(cue, at_frame=item.start_frame)
@@ -302,7 +304,8 @@ class Director:
         async with contextlib.aclosing(self.brain.reply(turn.prompt, list(self.history))) as stream:
             while True:
                 try:  # a brain that hangs must not hold the show: each piece has a deadline
-                    piece = await asyncio.wait_for(anext(stream), self.brain_timeout_s)
+                    async with asyncio.timeout(self.brain_timeout_s):  # not wait_for: see _synthesize
+                        piece = await anext(stream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -317,7 +320,10 @@ class Director:
         """Voice in a worker thread with a deadline; a hung voice gets a fresh worker next time."""
         future = asyncio.get_running_loop().run_in_executor(self._executor, self.voice.synthesize, text, language)
         try:
-            speech = await asyncio.wait_for(future, self.voice_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result and drops an
+            # interrupt's cancel when both land in the same tick, and the turn would speak on
+            async with asyncio.timeout(self.voice_timeout_s):
+                speech = await future
         except TimeoutError:
             self._executor.shutdown(wait=False)  # abandon the stuck thread
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")

@@ -100,3 +100,22 @@ class FlakyChatSource:
         if self.connects == 1:
             raise ConnectionResetError("injected disconnect")
         await asyncio.Event().wait()
+
+
+class CancelSwallowingBrain:
+    """The real brain behind a client library that catches CancelledError and streams on (it happens:
+    broad ``except BaseException`` retries); the director's interrupt must hold regardless."""
+
+    def __init__(self, real: Brain) -> None:
+        self.real = real
+        self.swallowed = 0
+        self.started = asyncio.Event()
+
+    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+        async for piece in self.real.reply(prompt, history):
+            self.started.set()
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                self.swallowed += 1
+            yield piece

@@ -12,6 +12,7 @@ from engine.voice.espeak import EspeakVoice
 from streamer.director import Director, Priority
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
+from tests.faults import CancelSwallowingBrain
 
 pytestmark = pytest.mark.unit
 TB = TimeBase(30, 48000)
@@ -151,3 +152,72 @@ def test_pause_holds_turns_and_resume_releases_them():
 
     status, turn = asyncio.run(main())
     assert status == "queued" and turn.status == "done"
+
+
+class GatedBrain:
+    """The real scripted brain, but each piece waits for the test to open the gate (one put per piece)."""
+
+    def __init__(self, real: ScriptedBrain) -> None:
+        self.real = real
+        self.gate: asyncio.Queue[None] = asyncio.Queue()
+        self.waiting = asyncio.Event()
+        self.closed = False
+
+    async def reply(self, prompt, history):
+        try:
+            async for piece in self.real.reply(prompt, history):
+                self.waiting.set()
+                await self.gate.get()
+                yield piece
+        finally:
+            self.closed = True
+
+
+def test_interrupt_in_the_same_tick_as_the_next_piece_still_ends_the_turn():
+    """Python 3.11's `asyncio.wait_for` returns the inner result and drops a cancel that lands in the
+    tick the inner await completes; the director must not lose an interrupt that way."""
+
+    async def main():
+        brain = GatedBrain(ScriptedBrain("Aiko"))
+        d = Director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
+        runner = asyncio.create_task(d.run())
+        turn = d.submit_chat(chat("hello there", language="en"))
+        await asyncio.wait_for(brain.waiting.wait(), 20)  # the turn awaits the brain's first piece
+        brain.waiting.clear()
+        brain.gate.put_nowait(None)  # the piece arrives ...
+        d.interrupt()  # ... and the moderator interrupts, in the same tick
+        done = await asyncio.wait_for(asyncio.shield(turn.done), 20)
+        for _ in range(100):
+            brain.gate.put_nowait(None)  # a turn that lived on would now speak the whole reply
+        queued = d.submit_chat(chat("still there?", language="en"))
+        await asyncio.wait_for(brain.waiting.wait(), 20)  # the next turn reached the brain: the loop is free
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        return done, queued, brain
+
+    done, queued, brain = asyncio.run(main())
+    assert done.status == "interrupted" and queued is not None
+    assert done.scheduled == [] and done.played_text == ""
+    assert brain.closed
+
+
+def test_interrupt_holds_even_when_the_brain_swallows_the_cancel():
+    """The brain's generator runs in the turn's own task, so a library that eats CancelledError eats
+    the interrupt's cancel too; the turn must still put nothing more on air."""
+
+    async def main():
+        brain = CancelSwallowingBrain(ScriptedBrain("Aiko"))
+        d = Director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
+        runner = asyncio.create_task(d.run())
+        turn = d.submit_chat(chat("hello there", language="en"))
+        await asyncio.wait_for(brain.started.wait(), 20)
+        d.interrupt()
+        done = await asyncio.wait_for(asyncio.shield(turn.done), 20)
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        return d, done, brain
+
+    d, done, brain = asyncio.run(main())
+    assert brain.swallowed == 1  # the cancel really was lost inside the brain
+    assert done.status == "interrupted" and done.scheduled == [] and done.played_text == ""
+    assert not any(d.timeline.pull(n).speaking for n in range(300))  # nothing was put on air after it
