@@ -301,12 +301,15 @@ class YouTubePytchatSource:
             while True:
                 try:
                     if reader is None:
-                        made = loop.run_in_executor(pool, self._factory, self.config.video_id)
-                        reader = await asyncio.wait_for(made, self.config.stall_timeout_s)
+                        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel (the show
+                        # stopping) that lands in the tick the poll returns, and the loop would poll on
+                        async with asyncio.timeout(self.config.stall_timeout_s):
+                            reader = await loop.run_in_executor(pool, self._factory, self.config.video_id)
                     if not reader.is_alive():
                         reader.raise_for_status()
                         raise YouTubeError("reader stopped")
-                    data = await asyncio.wait_for(loop.run_in_executor(pool, reader.get), self.config.stall_timeout_s)
+                    async with asyncio.timeout(self.config.stall_timeout_s):
+                        data = await loop.run_in_executor(pool, reader.get)
                     items = getattr(data, "items", None)
                     for item in items if isinstance(items, list) else []:
                         msg = normalize_pytchat_item(item, self.config.video_id)
