@@ -1,4 +1,4 @@
-"""The `stagecast` command: run, check, render."""
+"""The `stagecast` command: run, check, render, prepare, export, tokens."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     for status in probe_backends(sprites):
         mark = "yes" if status.usable else "no "
         print(f"  [{mark}] {status.name:34s} {status.detail}")
+    from streamer.prepare_cli import compiled_status
+
+    print(compiled_status(config))
     return 0
 
 
@@ -88,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=None)
     render.set_defaults(func=cmd_render)
 
-    from streamer import export_cli
+    from streamer import export_cli, prepare_cli
     from streamer.panel.tokens_cli import register as register_token_commands
 
     register_token_commands(sub)
     export_cli.register(sub)
+    prepare_cli.register(sub)
     return parser
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +92,67 @@ def test_inductor_program_matches_eager_and_is_pure_in_any_batch() -> None:
         assert torch.equal(fast.render(states[3:4]), singles[3:4])
     # Two programs (about a minute each to build on a cold cache) are what CI can afford. RGBA
     # through inductor matched eager within 1/255 when this test also built it (2026-12-01).
+
+
+def test_auto_uses_the_compiled_program_only_once_it_was_built_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.render.compiled_cache import is_prepared, mark_prepared, program_key
+    from engine.render.runtimes import select_renderer
+
+    monkeypatch.setenv("STAGECAST_CACHE", str(tmp_path))
+    key = program_key(64, 48, LOOKS["default"], threads=1)
+    assert key == program_key(64, 48, LOOKS["default"], threads=1)
+    others = {program_key(48, 64, LOOKS["default"], threads=1), program_key(64, 48, LOOKS["default"], threads=2)}
+    others |= {program_key(64, 48, LOOKS[name], threads=1) for name in LOOKS if name != "default"}
+    assert key not in others and len(others) == len(LOOKS) + 1
+    with caplog.at_level(logging.INFO):
+        r = select_renderer("auto", 64, 48)  # nothing built here: no minute-long build at start
+    assert r.program == "trace" and "stagecast prepare" in caplog.text
+    assert not is_prepared(key)
+    mark_prepared(key, 64, 48, 1.0)
+    assert is_prepared(key) and not is_prepared(program_key(64, 48, LOOKS["default"], threads=2))
+
+
+@needs_compiler
+@pytest.mark.slow
+@pytest.mark.integration
+def test_stagecast_prepare_builds_the_compiled_program_that_auto_then_uses(tmp_path: Path) -> None:
+    from engine.render.onnx_export import cache_dir
+
+    config = tmp_path / "small.yaml"
+    config.write_text("video: {width: 160, height: 120, fps: 30}\n")
+    # a fresh stagecast cache, but inductor's own cache shared with the test above (same program)
+    env = {**os.environ, "STAGECAST_CACHE": str(tmp_path / "cache"),
+           "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))}
+    cli = [sys.executable, "-m", "streamer.cli"]
+
+    def check() -> str:
+        proc = subprocess.run([*cli, "check", "-c", str(config)], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.splitlines()[-1]
+
+    assert "not built" in check()
+    proc = subprocess.run([*cli, "prepare", "-c", str(config), "--frames", "5"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
+    assert (report["width"], report["height"]) == (160, 120)
+    assert report["compiled_ms"] > 0 and report["traced_ms"] > 0 and report["budget_ms"] == pytest.approx(33.33)
+    assert "built for this character and size" in check()
+    probe = ("from streamer.assembly import configure_torch_threads; configure_torch_threads(); "
+             "from engine.render.runtimes import select_renderer; print(select_renderer('auto', 160, 120).program)")
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.split() == ["inductor"], proc.stderr[-3000:]
+
+
+def test_prepare_says_why_when_there_is_no_compiler(tmp_path: Path) -> None:
+    env = {**os.environ, "STAGECAST_CACHE": str(tmp_path), "CXX": "no-such-compiler-c++"}
+    proc = subprocess.run([sys.executable, "-m", "streamer.cli", "prepare"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "cannot be built here" in proc.stderr and "no-such-compiler-c++" in proc.stderr
+    assert not (tmp_path / "compiled").exists()  # nothing marked ready
 
 
 def test_inductor_without_a_compiler_falls_back_with_the_reason(

@@ -451,6 +451,9 @@ class ProceduralRenderer:
             raise ValueError(f"unknown program {program!r}; known: {', '.join(PROGRAMS)}")
         if program == "inductor":
             _check_inductor(device)
+            from engine.render.compiled_cache import use_persistent_inductor_cache
+
+            use_persistent_inductor_cache()  # builds survive a reboot (inductor's default is /tmp)
         if tune_malloc:
             tune_glibc_malloc()
         self.width, self.height = width, height

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.render.compiled_cache import build_compiled, is_prepared, program_key
 from engine.render.look import CharacterLook
 from engine.render.onnx_export import INPUT, OUTPUT, cache_dir, cached_onnx, sha256_file
 from engine.render.procedural import ProceduralRenderer
@@ -231,8 +232,9 @@ def select_renderer(
     if preferred not in RUNTIMES:
         raise ValueError(f"unknown render runtime {preferred!r}; known: {', '.join(RUNTIMES)}")
     cuda = torch.cuda.is_available()
+    key = program_key(width, height, look or CharacterLook())
     order = {
-        "auto": ["tensorrt", "torch-cuda", "torch"],
+        "auto": ["tensorrt", "torch-cuda", "torch-inductor?", "torch"],
         "tensorrt": ["tensorrt", "torch-cuda", "torch"],
         "torch-cuda": ["torch-cuda", "torch"],
         "onnxruntime": ["onnxruntime", "torch"],
@@ -252,13 +254,20 @@ def select_renderer(
                 if not cuda:
                     raise RuntimeError("no CUDA device")
                 return TorchCudaRenderer(width, height, look)
+            if name == "torch-inductor?":  # auto: only when built here before (never a minute's wait unasked)
+                if cuda:
+                    raise RuntimeError("a CUDA device is here; inductor's program is for the CPU")
+                if not is_prepared(key):
+                    raise RuntimeError("not built for this character and size yet; `stagecast prepare` builds "
+                                       "it once (about a minute), then it draws in a quarter to a half of the time")
+                name = "torch-inductor"
             if name == "torch-inductor":
-                return ProceduralRenderer(width, height, look, program="inductor")
+                return build_compiled(width, height, look, key)
             if name == "onnxruntime":
                 if not _available("onnxruntime"):
                     raise RuntimeError("the onnxruntime package is not installed")
                 return OnnxRuntimeRenderer(width, height, look)
             return ProceduralRenderer(width, height, look)
         except Exception as exc:  # any failure to start means: try the next runtime
-            log.log(level, "render runtime %s unavailable (%s); falling back", name, exc)
+            log.log(level, "render runtime %s unavailable (%s); falling back", name.rstrip("?"), exc)
     raise AssertionError("unreachable: the torch CPU renderer always starts")
