@@ -41,7 +41,8 @@ def compiled_status(config: StagecastConfig) -> str:
     key = program_key(config.video.width, config.video.height, load_look(config.character.look))
     if is_prepared(key):
         return "compiled CPU renderer: built for this character and size; `runtime: auto` uses it"
-    return "compiled CPU renderer: not built; `stagecast prepare` builds it once (frames in a quarter to a half of the time)"
+    return ("compiled CPU renderer: not built; `stagecast prepare` builds it once "
+            "(frames in a quarter to a half of the time)")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
