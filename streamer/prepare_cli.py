@@ -55,6 +55,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from streamer.assembly import configure_torch_threads
     from streamer.cli import _load
 
+    if args.frames < 1:
+        print(f"error: --frames must be at least 1, got {args.frames}", file=sys.stderr)
+        return 2
     config = _load(args)
     appearance = config.character.appearance
     if appearance != "procedural":
@@ -87,6 +90,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print(f"ready: `runtime: auto` now draws with the compiled program, {report['compiled_ms']} ms a frame "
           f"({report['compiled_ms'] / budget_ms:.2f}x the frame budget; traced {report['traced_ms']} ms, "
           f"{report['traced_ms'] / budget_ms:.2f}x)")
+    if config.character.runtime not in ("auto", "torch-inductor") or torch.cuda.is_available():
+        print(f"note: this config's runtime is {config.character.runtime!r} and CUDA is "
+              f"{'' if torch.cuda.is_available() else 'not '}available: auto uses the compiled program only on a "
+              "CPU-only machine, and `runtime: torch` never does")
     return 0
 
 

@@ -232,7 +232,6 @@ def select_renderer(
     if preferred not in RUNTIMES:
         raise ValueError(f"unknown render runtime {preferred!r}; known: {', '.join(RUNTIMES)}")
     cuda = torch.cuda.is_available()
-    key = program_key(width, height, look or CharacterLook())
     order = {
         "auto": ["tensorrt", "torch-cuda", "torch-inductor?", "torch"],
         "tensorrt": ["tensorrt", "torch-cuda", "torch"],
@@ -257,12 +256,12 @@ def select_renderer(
             if name == "torch-inductor?":  # auto: only when built here before (never a minute's wait unasked)
                 if cuda:
                     raise RuntimeError("a CUDA device is here; inductor's program is for the CPU")
-                if not is_prepared(key):
+                if not is_prepared(program_key(width, height, look or CharacterLook())):
                     raise RuntimeError("not built for this character and size yet; `stagecast prepare` builds "
                                        "it once (about a minute), then it draws in a quarter to a half of the time")
                 name = "torch-inductor"
             if name == "torch-inductor":
-                return build_compiled(width, height, look, key)
+                return build_compiled(width, height, look)
             if name == "onnxruntime":
                 if not _available("onnxruntime"):
                     raise RuntimeError("the onnxruntime package is not installed")
