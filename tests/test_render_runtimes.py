@@ -118,13 +118,13 @@ def test_auto_uses_the_compiled_program_only_once_it_was_built_here(
 @pytest.mark.slow
 @pytest.mark.integration
 def test_stagecast_prepare_builds_the_compiled_program_that_auto_then_uses(tmp_path: Path) -> None:
-    from engine.render.onnx_export import cache_dir
+    from engine.render.compiled_cache import inductor_cache_dir
 
     config = tmp_path / "small.yaml"
     config.write_text("video: {width: 160, height: 120, fps: 30}\n")
     # a fresh stagecast cache, but inductor's own cache shared with the test above (same program)
     env = {**os.environ, "STAGECAST_CACHE": str(tmp_path / "cache"),
-           "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))}
+           "TORCHINDUCTOR_CACHE_DIR": str(inductor_cache_dir())}
     cli = [sys.executable, "-m", "streamer.cli"]
 
     def check() -> str:

@@ -35,10 +35,16 @@ _RENDER = Path(__file__).resolve().parent
 _SOURCES = ("procedural.py", "_procedural_*.py", "_canvas_ops.py", "_frame_pool.py", "look.py", "../state.py")
 
 
+def inductor_cache_dir() -> Path:
+    """The folder inductor's cache is (or will be) in: the user's choice, else the stagecast cache."""
+    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or cache_dir() / "torchinductor")
+
+
 def use_persistent_inductor_cache() -> Path:
-    """Point inductor at the stagecast cache (unless the user chose a folder); returns the folder used."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
-    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    """Point inductor at `inductor_cache_dir()` (before its first build in this process)."""
+    folder = inductor_cache_dir()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return folder
 
 
 def program_key(width: int, height: int, look: CharacterLook, threads: int | None = None) -> str:
@@ -53,7 +59,7 @@ def program_key(width: int, height: int, look: CharacterLook, threads: int | Non
         "torch": torch.__version__,
         "cpu": torch.backends.cpu.get_cpu_capability(),
         "compiler": os.environ.get("CXX", "g++"),
-        "inductor_cache": str(use_persistent_inductor_cache()),
+        "inductor_cache": str(inductor_cache_dir()),
         "code": code.hexdigest(),
     }, sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

@@ -256,10 +256,11 @@ def select_renderer(
             if name == "torch-inductor?":  # auto: only when built here before (never a minute's wait unasked)
                 if cuda:
                     raise RuntimeError("a CUDA device is here; inductor's program is for the CPU")
-                if not is_prepared(program_key(width, height, look or CharacterLook())):
+                key = program_key(width, height, look or CharacterLook())
+                if not is_prepared(key):
                     raise RuntimeError("not built for this character and size yet; `stagecast prepare` builds "
                                        "it once (about a minute), then it draws in a quarter to a half of the time")
-                name = "torch-inductor"
+                return build_compiled(width, height, look, key)
             if name == "torch-inductor":
                 return build_compiled(width, height, look)
             if name == "onnxruntime":
