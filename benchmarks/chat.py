@@ -1,8 +1,8 @@
 """Chat ingestion benchmark: a local EventSub server (separate process) sends 2,000 chat messages/s
 for 60 s over a real WebSocket; the Twitch adapter parses them, moderation checks each one
-(every rule on), accepted ones go to the ReplyPolicy and a real Director's queue (its turn loop is
-not started, i.e. paused). Reports ingestion -> queue latency (server send timestamp to the end
-of `director.submit_chat`/`policy.offer`), memory growth and losses.
+(every rule on), accepted ones are offered to the turn scheduler (its turn loop is not started, so
+turns only queue). Reports ingestion -> queue latency (server send timestamp to the end of
+`scheduler.offer`), memory growth and losses.
 
     python benchmarks/chat.py [--rate 2000] [--seconds 60]
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.clock import WallClock
 from streamer.chat.config import ModerationRulesConfig, ReplyPolicyConfig, TwitchSourceConfig
-from streamer.chat.policy import ReplyPolicy
 from streamer.chat.twitch import TwitchEventSubSource
-from streamer.director import Director
 from streamer.moderation import Moderator
+from streamer.scheduler import TurnScheduler
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chat.json"
@@ -53,8 +53,7 @@ async def run(rate: float, seconds: float) -> dict[str, object]:
                              queue_size=10_000)
     source = TwitchEventSubSource(cfg, env={"TWITCH_TOKEN": TOKEN, "TWITCH_CLIENT_ID": CLIENT_ID})
     moderator = Moderator(rules=ModerationRulesConfig(banned_words=["badword", "scam", "坏蛋"], languages=[]))
-    policy = ReplyPolicy(ReplyPolicyConfig(answer_one_in=5, queue_cap=20), "Aiko")
-    director = Director(None, None, None, moderator, queue_cap=20)  # type: ignore[arg-type]  # turn loop never runs
+    scheduler = TurnScheduler(ReplyPolicyConfig(answer_one_in=5), "Aiko", WallClock(), queue_cap=20)
     latencies: list[float] = []
     rules: Counter[str] = Counter()
     received = accepted = queued = 0
@@ -68,11 +67,8 @@ async def run(rate: float, seconds: float) -> dict[str, object]:
         rules[decision.rule or "accepted"] += 1
         if decision.accepted:
             accepted += 1
-            if policy.offer(msg).accepted:
+            if scheduler.offer(msg).accepted:
                 queued += 1
-                taken = policy.take()
-                if taken is not None:
-                    director.submit_chat(taken)
         latencies.append((time.time() - msg.timestamp) * 1000)
         if received == int(rate * 5):
             rss_start = rss_mb()
@@ -86,9 +82,8 @@ async def run(rate: float, seconds: float) -> dict[str, object]:
     return {
         "rate_per_s": rate, "seconds": seconds, "sent": sent, "received": received,
         "adapter_dropped": source._queue.dropped, "duplicates": source.duplicates,
-        "accepted": accepted, "queued_for_reply": queued, "director_queue": len(director.queued),
-        "director_dropped": director.dropped, "policy_sampled_out": policy.sampled_out,
-        "policy_evicted": policy.evicted, "rules": dict(rules),
+        "accepted": accepted, "queued_for_reply": queued, "turn_queue": len(scheduler),
+        "turns_dropped": scheduler.dropped, "sampled_out": scheduler.sampled_out, "rules": dict(rules),
         "lost": sent - received + source._queue.dropped,
         "p50_ms": round(percentile(steady, 0.5), 2), "p99_ms": round(percentile(steady, 0.99), 2),
         "max_ms": round(max(steady), 2) if steady else None,

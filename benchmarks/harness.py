@@ -97,7 +97,7 @@ class LatencyStats:
 
 
 async def measure_chat_latency(
-    director: Any, puller: RealtimePuller, messages: list[Any], timeout_s: float = 10.0, executor: Any = None
+    director: Any, puller: RealtimePuller, messages: list[Any], timeout_s: float = 10.0
 ) -> LatencyStats:
     """Submit each chat message, time it to its first audible sample, then interrupt and go on.
 
@@ -121,6 +121,5 @@ async def measure_chat_latency(
         await asyncio.wait_for(asyncio.shield(turn.done), timeout_s)
         timeline = director.timeline  # let the cut's fade-out play before listening for the next turn
         await asyncio.wait_for(timeline.wait_for_frame(timeline.next_frame + 1), timeout_s)
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, lambda: None)
+        await director.performer.settle()
     return LatencyStats(out)

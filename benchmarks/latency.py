@@ -15,7 +15,6 @@ import asyncio
 import json
 import platform
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,7 +26,7 @@ from engine.clock import TimeBase
 from engine.timeline import Timeline
 from engine.voice.base import VoiceError
 from engine.voice.espeak import EspeakVoice
-from streamer.director import Director
+from streamer.director import build_director
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -43,25 +42,24 @@ def messages(n: int) -> list[ChatMessage]:
 
 async def run_pair(brain, voice, turns: int) -> dict:
     timeline = Timeline(TB)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
-    director = Director(timeline, brain, voice, Moderator(300, []), "Aiko", cooldown_s=0, executor=executor)
+    director = build_director(timeline, brain, voice, Moderator(300, []), "Aiko", cooldown_s=0)
     puller = RealtimePuller(timeline)
     puller.start()
     runner = asyncio.create_task(director.run())
     try:
-        stats = await measure_chat_latency(director, puller, messages(turns), executor=executor)
+        stats = await measure_chat_latency(director, puller, messages(turns))
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         puller.stop()
-        executor.shutdown(wait=True)
+        await director.aclose()
     return {"median_ms": round(stats.median_ms, 1), "p95_ms": round(stats.p95_ms, 1),
             "max_ms": round(max(stats.samples_ms), 1), "turns": turns, "late_frames": puller.late_frames}
 
 
 async def main(turns: int) -> dict:
     espeak = EspeakVoice(sample_rate=TB.sample_rate)
-    espeak.warmup()
+    espeak.prewarm()
     runs = []
     result = await run_pair(ScriptedBrain("Aiko"), espeak, turns)
     runs.append({"brain": "scripted", "voice": "espeak", **result})
@@ -69,7 +67,7 @@ async def main(turns: int) -> dict:
         from engine.voice.piper import PiperVoice
 
         piper = PiperVoice(sample_rate=TB.sample_rate, timing_voice=espeak)
-        piper.warmup()
+        piper.prewarm()
         result = await run_pair(ScriptedBrain("Aiko"), piper, turns)
         runs.append({"brain": "scripted", "voice": "piper", **result})
     except VoiceError as exc:

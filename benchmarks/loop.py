@@ -61,6 +61,7 @@ def run_one(width: int, height: int, frames: int, appearance: str = "procedural"
         parts.timeline.schedule(speech)
     with tempfile.TemporaryDirectory() as tmp:
         hub = OutputHub(encoder_settings(config), [SegmentedFileSink(tmp)])
+        hub.open()
         loop = FrameLoop(FrameClock(parts.timebase, virtual=True), parts.timeline, parts.animator,
                          parts.renderer, hub, max_frames=frames)
         loop.stats.ms_render = type(loop.stats.ms_render)(maxlen=frames)

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.clock import TimeBase
 from streamer.outputs.encoder import AVEncoder, EncoderSettings
 from streamer.outputs.file_sink import SegmentedFileSink
 from streamer.outputs.hub import OutputHub
@@ -121,7 +122,7 @@ class _Nginx:
 
 
 def run_size(w: int, h: int, count: int, nginx: _Nginx | None) -> dict:
-    settings = EncoderSettings(width=w, height=h, fps=FPS, sample_rate=RATE)
+    settings = EncoderSettings(width=w, height=h, timebase=TimeBase(FPS, RATE))
     frames = _frames(w, h, count)
     hub_run(settings, frames, 30, [])  # warm up x264 / page cache
     row: dict = {"width": w, "height": h, "frames": count}

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.state import neutral_state
 from streamer.config import parse_config
+from streamer.events import FrameTick
 from streamer.outputs.encoder import AUDIO_INDEX, VIDEO_INDEX
 from streamer.show import Show
 
@@ -60,6 +61,9 @@ class PtsChecker:
         self.duplicates = 0
         self.video_packets = 0
         self.audio_samples = 0
+
+    def start(self, encoder: object) -> None:
+        pass
 
     def write(self, packet: av.Packet) -> None:
         index, pts, duration = packet.stream_index, packet.pts, packet.duration or 0
@@ -129,8 +133,9 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
         rss: list[dict[str, float]] = [{"minute": 0, "hour": 0, "rss_mb": round(rss_mb(), 1)}]
         audio_samples = [0]
 
-        def hook(n, inputs, state) -> None:
-            audio_samples[0] += inputs.audio.shape[0]
+        def on_frame(tick: FrameTick) -> None:
+            audio_samples[0] += tick.samples
+            n = tick.n
             if (n + 1) % frames_per_sample == 0:
                 minute = round((n + 1) / (60 * fps), 2)
                 rss.append({"minute": minute, "hour": round(minute / 60, 3), "rss_mb": round(rss_mb(), 1)})
@@ -138,7 +143,7 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
                       f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
         t0 = time.perf_counter()
-        show.loop.hooks.append(hook)
+        show.control.subscribe(on_frame, FrameTick, inline=True)
         code = asyncio.run(show.run())
         wall = time.perf_counter() - t0
         last = show.parts.renderer.render(neutral_state().unsqueeze(0)).numpy().tobytes()

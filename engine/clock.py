@@ -1,14 +1,21 @@
-"""The master clock: frame n is due at t0 + n/F (live) or immediately (virtual).
+"""Time in a show: the time base, the frame clock that paces frames, and the stream clock.
 
-Pacing against an absolute schedule means lateness never accumulates into drift; the same
-frame loop runs both modes, so tests in virtual time exercise the code that goes on air.
+The frame clock says when frame n is due: t0 + n/F in live mode, at once in virtual mode. Pacing
+against an absolute schedule means lateness never accumulates into drift; the same frame loop
+runs both modes, so tests in virtual time exercise the code that goes on air.
+
+The stream clock is the one object everything else asks for "now" and sleeps on: stream time is
+the frames produced so far over the frame rate, so cooldowns, rate limits and timeouts behave the
+same in live mode and in virtual mode at any speed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -77,5 +84,57 @@ class FrameClock:
     def stop(self) -> None:
         self._stop.set()
 
-    def stream_seconds(self, n: int) -> float:
-        return n / self.timebase.fps
+
+class StreamClock(Protocol):
+    """Stream time in seconds, and sleeping on it."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_until(self, seconds: float) -> None: ...
+
+
+class FrameProgress(Protocol):
+    """What produces frames: the first frame not yet produced, and a wait for frame n (the timeline)."""
+
+    @property
+    def timebase(self) -> TimeBase: ...
+
+    @property
+    def next_frame(self) -> int: ...
+
+    async def wait_for_frame(self, n: int) -> int: ...
+
+
+class ShowClock:
+    """Stream time of a running show: frames produced over the frame rate (wall time in live mode)."""
+
+    def __init__(self, progress: FrameProgress) -> None:
+        self._progress = progress
+        self._fps = progress.timebase.fps
+
+    def now(self) -> float:
+        return self._progress.next_frame / self._fps
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self.now() + seconds)
+
+    async def sleep_until(self, seconds: float) -> None:
+        """Return once the frame that starts at or after `seconds` is due to be produced next."""
+        frame = self._progress.timebase.frame_at_seconds(seconds)
+        if frame > 0:
+            await self._progress.wait_for_frame(frame - 1)
+
+
+class WallClock:
+    """Monotonic wall time, for parts that run without a frame loop (unit tests, tools)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds - time.monotonic()))

@@ -1,18 +1,20 @@
 """The frame loop: one thread that turns the timeline into frames on the master clock.
 
 Every frame n: run actions due at n, pull the timeline, animate, render, hand (image, audio) to
-the consumer. In live mode a frame whose slot has already passed repeats the last image (a late
-frame) — time and audio never skip. Virtual mode is the same code with a clock that never waits.
+the consumer, then tell the observers what the frame carried. In live mode a frame whose slot has
+already passed repeats the last image (a late frame) — time and audio never skip. Virtual mode is
+the same code with a clock that never waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +23,7 @@ import torch
 
 from engine.animator import Animator
 from engine.clock import FrameClock
+from engine.lifecycle import Lifecycle
 from engine.render.base import Renderer
 from engine.timeline import FrameInputs, Timeline
 
@@ -33,7 +36,8 @@ class FrameConsumer(Protocol):
         ...
 
 
-FrameHook = Callable[[int, FrameInputs, torch.Tensor], None]
+FrameObserver = Callable[[int, FrameInputs, torch.Tensor], None]
+"""Called on the frame-loop thread after each frame with what the frame carried; must be quick."""
 
 
 @dataclass
@@ -52,7 +56,7 @@ class LoopStats:
         return {"animate": med(self.ms_animate), "render": med(self.ms_render), "submit": med(self.ms_submit)}
 
 
-class FrameLoop:
+class FrameLoop(Lifecycle):
     def __init__(
         self,
         clock: FrameClock,
@@ -62,6 +66,7 @@ class FrameLoop:
         consumer: FrameConsumer,
         max_frames: int | None = None,
         before_frame: Callable[[int], None] | None = None,
+        observers: Sequence[FrameObserver] = (),
     ) -> None:
         self.clock = clock
         self.timeline = timeline
@@ -70,7 +75,7 @@ class FrameLoop:
         self.consumer = consumer
         self.max_frames = max_frames
         self.before_frame = before_frame
-        self.hooks: list[FrameHook] = []
+        self.observers = tuple(observers)
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,9 +84,14 @@ class FrameLoop:
         self.error: BaseException | None = None
         self.finished = threading.Event()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Run on a thread of its own (the live show)."""
         self._thread = threading.Thread(target=self._run_guarded, name="frame-loop", daemon=True)
         self._thread.start()
+
+    async def aclose(self) -> None:
+        self.stop()
+        await asyncio.to_thread(self.finished.wait)
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,8 +143,8 @@ class FrameLoop:
         self.consumer.submit(n, image, inputs.audio)
         self.latest = (n, image)
         t3 = time.perf_counter()
-        for hook in self.hooks:
-            hook(n, inputs, state)
+        for observe in self.observers:
+            observe(n, inputs, state)
         self.stats.frames += 1
         self.stats.ms_animate.append((t1 - t0) * 1000)
         self.stats.ms_render.append((t2 - t1) * 1000)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.brain.base import HistoryEntry
+from engine.lifecycle import Lifecycle
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -117,7 +118,7 @@ def extractive_summary(lines: list[str], max_chars: int = 400) -> str:
     return " ".join(s for _, s in sorted(picked))
 
 
-class Memory:
+class Memory(Lifecycle):
     """SQLite-backed memory; `path=":memory:"` for tests that need no file."""
 
     def __init__(
@@ -151,6 +152,9 @@ class Memory:
                 raise
             if pruned:
                 self._db.execute("PRAGMA incremental_vacuum")
+
+    async def aclose(self) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:

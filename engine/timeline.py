@@ -103,6 +103,11 @@ class Timeline:
         with self._lock:
             return self._next_frame
 
+    def find(self, speech_id: int) -> ScheduledSpeech | None:
+        """The scheduled speech with this id while it is still on the timeline."""
+        with self._lock:
+            return next((s for s in self._speeches if s.id == speech_id), None)
+
     def busy_until_frame(self) -> int:
         """The first frame after all scheduled speech (or next_frame when idle)."""
         with self._lock:
@@ -144,10 +149,6 @@ class Timeline:
                 )
             )
             return start
-
-    def clear_emotions(self) -> None:
-        with self._lock:
-            self._cues.clear()
 
     # ----- interruption ------------------------------------------------------------------------
     def cut(self, at_frame: int | None = None, turn_id: str | None = None) -> list[SpeechEnded]:

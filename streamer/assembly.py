@@ -11,7 +11,7 @@ from engine.animator import Animator
 from engine.brain.base import Brain
 from engine.brain.persona import Persona
 from engine.brain.scripted import ScriptedBrain
-from engine.clock import TimeBase
+from engine.clock import ShowClock, StreamClock, TimeBase
 from engine.memory import Memory, MemoryLimits
 from engine.render.base import Renderer
 from engine.render.look import load_look
@@ -29,6 +29,7 @@ from streamer.outputs.encoder import EncoderSettings
 class EngineParts:
     timebase: TimeBase
     timeline: Timeline
+    clock: StreamClock  # stream time: frames pulled from the timeline over the frame rate
     animator: Animator
     renderer: Renderer
     voice: Voice
@@ -127,14 +128,17 @@ def build_engine(config: StagecastConfig, seed: int | None = None, with_memory: 
         m = character.memory
         memory = Memory(m.path, MemoryLimits(window_turns=m.window_turns, max_summaries=m.max_summaries,
                                              max_viewers=m.max_viewers, max_bytes=m.max_bytes))
+    timeline = Timeline(timebase)
+    clock = ShowClock(timeline)
     return EngineParts(
         timebase=timebase,
-        timeline=Timeline(timebase),
+        timeline=timeline,
+        clock=clock,
         animator=Animator(timebase.fps, seed=config.show.seed if seed is None else seed),
         renderer=build_renderer(config),
         voice=build_voice(character, timebase.sample_rate),
         brain=build_brain(character, memory),
-        moderator=Moderator(rules=config.moderation),
+        moderator=Moderator(rules=config.moderation, clock=clock),
         memory=memory,
     )
 
@@ -144,8 +148,7 @@ def encoder_settings(config: StagecastConfig) -> EncoderSettings:
     return EncoderSettings(
         width=config.video.width,
         height=config.video.height,
-        fps=config.video.fps,
-        sample_rate=config.audio.sample_rate,
+        timebase=TimeBase(config.video.fps, config.audio.sample_rate),
         video_codec=enc.video_codec,
         preset=enc.preset,
         tune=enc.tune,

@@ -27,10 +27,11 @@ def _load(args: argparse.Namespace) -> StagecastConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.attachments import build_attachments
     from streamer.show import Show
 
     config = _load(args)
-    return asyncio.run(Show(config).run())
+    return asyncio.run(Show(config, attachments=build_attachments(config)).run())
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -1,11 +1,14 @@
 """Typed events of the show. Adapters parse raw input into these at the edge; nothing past the
-edge dispatches on strings."""
+edge dispatches on strings. The show publishes the `ShowEvent`s at the bottom on its event bus:
+the panel, metrics, OBS and the overlays learn everything they show from them."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+
+from engine.events import SpeechEnded
 
 
 class ChatKind(str, Enum):
@@ -63,18 +66,6 @@ class ChatMessage:
         return bool(pieces) and all(f.kind == "emote" for f in pieces)
 
 
-class ModAction(str, Enum):
-    INTERRUPT = "interrupt"
-    SAY = "say"
-    EMOTION = "emotion"
-    PAUSE = "pause"
-    RESUME = "resume"
-    SKIP = "skip"
-    CLEAR = "clear"
-    BAN = "ban"
-    TIMEOUT = "timeout"
-
-
 @dataclass(frozen=True)
 class ModerationDecision:
     """Whether a text may go on; `rule` names what fired so moderators can see why."""
@@ -97,3 +88,99 @@ class Health:
     status: HealthStatus
     detail: str = ""
     timestamp: float = field(default_factory=time.time)
+
+
+# ----- what the show publishes ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChatDecided:
+    """A chat message went through moderation (accepted or not) and, if accepted, the reply policy."""
+
+    message: ChatMessage
+    decision: ModerationDecision
+    queued: bool = False  # offered to the scheduler and kept (not sampled out)
+
+
+@dataclass(frozen=True)
+class TurnChanged:
+    """A turn's status moved (queued, thinking, speaking, done, interrupted, skipped, failed)."""
+
+    turn_id: str
+    status: str
+    priority: str
+    user: str
+    text: str
+    language: str
+    played_text: str = ""
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Scheduled speech became audible at `start_sample`."""
+
+    speech_id: int
+    turn_id: str | None
+    text: str
+    language: str
+    words: tuple[str, ...]
+    start_sample: int
+
+
+@dataclass(frozen=True)
+class CaptionChanged:
+    """The word being heard changed (or speech started/stopped) at frame `n`."""
+
+    n: int
+    speaking: bool
+    speech_id: int | None = None
+    index: int | None = None
+    words: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class EmotionChanged:
+    """The character's emotion weights moved by more than a display step at frame `n`."""
+
+    n: int
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PauseChanged:
+    paused: bool
+
+
+@dataclass(frozen=True)
+class HealthChanged:
+    health: Health
+
+
+@dataclass(frozen=True)
+class SinkChanged:
+    """An output's state changed (live, reconnecting, degraded, closed); `detail` never holds a secret."""
+
+    name: str
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FrameTick:
+    """One produced frame, published only while someone subscribes to it (tests, soak probes)."""
+
+    n: int
+    wall: float
+    speaking: bool
+    word: str | None
+    speech_id: int | None
+    emotions: tuple[float, ...]
+    samples: int  # audio samples the frame carried
+
+
+@dataclass(frozen=True)
+class ShowStopping:
+    """The show is about to close its parts."""
+
+
+ShowEvent = (ChatDecided | TurnChanged | SpeechStarted | SpeechEnded | CaptionChanged | EmotionChanged
+             | PauseChanged | HealthChanged | SinkChanged | FrameTick | ShowStopping)

@@ -1,65 +1,57 @@
-"""Prometheus metrics, read from the show's own counters at scrape time (nothing added per frame)."""
+"""Prometheus metrics, read from the show's status snapshot at scrape time (nothing added per frame)."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-if TYPE_CHECKING:
-    from streamer.show import Show
+from streamer.control import ShowStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+HEALTH_VALUE = {"ok": 1.0, "degraded": 0.5}
 
 
-class ShowCollector:
-    def __init__(self, show: Show) -> None:
-        self.show = show
+class StatusCollector:
+    def __init__(self, status: ShowStatus) -> None:
+        self.status = status
 
     def collect(self) -> Iterator[Metric]:
-        show = self.show
-        loop = show.loop.stats
-        hub = show.hub.stats()
-        yield CounterMetricFamily("stagecast_frames", "Frames produced by the frame loop", value=loop.frames)
+        s = self.status
+        yield CounterMetricFamily("stagecast_frames", "Frames produced by the frame loop", value=s.frames)
         yield CounterMetricFamily("stagecast_late_frames", "Frames whose slot had passed (picture repeated)",
-                                  value=loop.late_frames)
+                                  value=s.late_frames)
         yield CounterMetricFamily("stagecast_render_errors", "Renders that failed (picture repeated)",
-                                  value=loop.render_errors)
-        medians = loop.medians()
-        render = GaugeMetricFamily("stagecast_stage_ms", "Median ms per frame of each stage", labels=["stage"])
-        for stage, value in medians.items():
-            render.add_metric([stage], value)
-        render.add_metric(["encode"], hub.encode_ms_median)
-        yield render
+                                  value=s.render_errors)
+        stage = GaugeMetricFamily("stagecast_stage_ms", "Median ms per frame of each stage", labels=["stage"])
+        for name, value in s.frame_ms.items():
+            stage.add_metric([name], value)
+        stage.add_metric(["encode"], s.encoder.ms_median)
+        yield stage
         yield GaugeMetricFamily("stagecast_encoder_queue_depth", "Frames waiting for the encoder",
-                                value=hub.queue_depth)
-        yield GaugeMetricFamily("stagecast_turn_queue_depth", "Turns waiting in the director",
-                                value=len(show.director.queued))
-        yield GaugeMetricFamily("stagecast_reply_queue_depth", "Chat messages waiting in the reply policy",
-                                value=len(show.policy.waiting))
-        latencies = list(show.director.speech_latencies)
+                                value=s.encoder.queue_depth)
+        yield GaugeMetricFamily("stagecast_turn_queue_depth", "Turns waiting in the scheduler", value=len(s.queue))
         latency = GaugeMetricFamily("stagecast_speech_latency_ms", "Turn start to first scheduled audio (recent)",
                                     labels=["quantile"])
-        if latencies:
-            latency.add_metric(["0.5"], statistics.median(latencies))
-            latency.add_metric(["max"], max(latencies))
+        if s.speech_latencies_ms:
+            latency.add_metric(["0.5"], statistics.median(s.speech_latencies_ms))
+            latency.add_metric(["max"], max(s.speech_latencies_ms))
         yield latency
         restarts = CounterMetricFamily("stagecast_restarts", "Component restarts after failures", labels=["component"])
-        for name, st in hub.sinks.items():
-            restarts.add_metric([f"sink:{name}"], st.restarts)
-        for name, count in show.source_restarts.items():
-            restarts.add_metric([f"chat:{name}"], count)
+        for sink in s.sinks:
+            restarts.add_metric([f"sink:{sink.name}"], sink.restarts)
+        for name, count in s.restarts.items():
+            restarts.add_metric([name], count)
         yield restarts
         health = GaugeMetricFamily("stagecast_component_up", "1 ok, 0.5 degraded, 0 down", labels=["component"])
-        for name, h in list(show.health.items()):
-            health.add_metric([name], {"ok": 1.0, "degraded": 0.5}.get(h.status.value, 0.0))
+        for name, h in s.health.items():
+            health.add_metric([name], HEALTH_VALUE.get(h.status.value, 0.0))
         yield health
 
 
-def render_metrics(show: Show) -> bytes:
+def render_metrics(status: ShowStatus) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ShowCollector(show))  # type: ignore[arg-type]
+    registry.register(StatusCollector(status))  # type: ignore[arg-type]
     return generate_latest(registry)

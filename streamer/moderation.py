@@ -15,9 +15,9 @@ import re
 import time
 import unicodedata
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine.clock import StreamClock, WallClock
 from streamer.chat.config import ModerationRulesConfig
 from streamer.events import ChatMessage, ModerationDecision
 
@@ -146,11 +146,11 @@ class Moderator:
         max_length: int = 300,
         banned_words: list[str] | None = None,
         rules: ModerationRulesConfig | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: StreamClock | None = None,
     ) -> None:
         self.rules = rules or ModerationRulesConfig(max_length=max_length, banned_words=banned_words or [])
         self.max_length = self.rules.max_length if rules is not None else max_length
-        self.clock = clock
+        self.clock: StreamClock = clock or WallClock()  # stream time in a show: rate limits hold in virtual mode
         self.decisions: deque[DecisionRecord] = deque(maxlen=self.rules.decision_log_size)
         self.counts: Counter[str] = Counter()  # rule -> how often it fired ("accepted" too)
         self._users: OrderedDict[str, _UserState] = OrderedDict()
@@ -171,7 +171,7 @@ class Moderator:
         log.info("moderation: banned %s (%s)", user_key, reason or "no reason given")
 
     def timeout(self, user_key: str, seconds: float, reason: str = "") -> None:
-        self._blocked[user_key] = (self.clock() + max(0.0, seconds), reason)
+        self._blocked[user_key] = (self.clock.now() + max(0.0, seconds), reason)
         log.info("moderation: timed out %s for %.0f s (%s)", user_key, seconds, reason or "no reason given")
 
     def unban(self, user_key: str) -> bool:
@@ -179,7 +179,7 @@ class Moderator:
 
     def blocked(self) -> dict[str, tuple[float, str]]:
         """Currently blocked viewers: key -> (monotonic time the block ends, or inf; reason)."""
-        now = self.clock()
+        now = self.clock.now()
         for key in [k for k, (until, _) in self._blocked.items() if until <= now]:
             del self._blocked[key]
         return dict(self._blocked)
@@ -204,7 +204,7 @@ class Moderator:
 
     def _message_rules(self, msg: ChatMessage) -> ModerationDecision:
         where = "chat input"
-        now = self.clock()
+        now = self.clock.now()
         block = self._blocked.get(msg.user_key)
         if block is not None:
             if block[0] > now:

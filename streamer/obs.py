@@ -40,9 +40,6 @@ from streamer.obs_captions import wrap_caption
 
 log = logging.getLogger("stagecast.obs")
 
-StatusCallback = Callable[[str, str], None]
-"""``on_status(state, detail)``; state is one of the ``ObsStatus.state`` values, detail is "" or an error."""
-
 STOPPED, CONNECTING, CONNECTED, RECONNECTING = "stopped", "connecting", "connected", "reconnecting"
 TEXT_KINDS = ("text_ft2_source_v2", "text_gdiplus_v3", "text_gdiplus_v2")
 """Caption input kinds, preferred first: FreeType 2 on Linux/macOS, GDI+ on Windows (v3 from OBS 30)."""
@@ -122,6 +119,14 @@ class ObsStatus:
     @property
     def connected(self) -> bool:
         return self.state == CONNECTED
+
+
+@dataclass(frozen=True)
+class ObsChanged:
+    """Published when the controller's state or last error changes (detail is "" or the masked error)."""
+
+    state: str
+    detail: str = ""
 
 
 class ObsSetupError(RuntimeError):
@@ -219,10 +224,10 @@ class ObsController:
     ``loop.call_soon_threadsafe`` from others); they record the wanted state and return.
     """
 
-    def __init__(self, config: ObsConfig, on_status: StatusCallback | None = None,
+    def __init__(self, config: ObsConfig, publish: Callable[[ObsChanged], None] | None = None,
                  password: str | None = None) -> None:
         self.config = config
-        self._on_status = on_status
+        self._publish_change = publish
         self._password_given = password
         self._password = ""
         self._status = ObsStatus()
@@ -343,11 +348,8 @@ class ObsController:
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
-        if self._on_status is not None and (new.state != old.state or new.last_error != old.last_error):
-            try:
-                self._on_status(new.state, new.last_error or "")
-            except Exception:
-                log.exception("obs: status callback failed")
+        if self._publish_change is not None and (new.state != old.state or new.last_error != old.last_error):
+            self._publish_change(ObsChanged(new.state, new.last_error or ""))
 
     async def _supervise(self) -> None:
         cfg = self.config

@@ -1,5 +1,5 @@
-"""Captions for OBS's text source: width-aware wrapping (CJK counts double) and a frame hook that
-follows the words being heard."""
+"""Captions for OBS's text source: width-aware wrapping (CJK counts double) and a follower of the
+show's caption events that shows the words being heard."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import asyncio
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import torch
-
-    from engine.timeline import FrameInputs
+from streamer.events import CaptionChanged
 
 _CJK_CHARS = "\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef"
 _CJK = re.compile(f"[{_CJK_CHARS}]")
@@ -45,47 +41,50 @@ def wrap_caption(text: str, line_chars: int, max_lines: int) -> str:
 
 
 class CaptionFollower:
-    """A frame hook that shows the words heard so far of the current speech as the OBS caption.
+    """Follows CaptionChanged events and shows the words heard so far of the current speech as
+    the OBS caption, through ``set_caption`` (normally ``ObsController.set_caption``).
 
-    Runs on the frame-loop thread (``FrameLoop.hooks``); it only compares the current word with
-    the previous one and hands changes to ``set_caption`` (normally ``ObsController.set_caption``)
-    on ``loop``. The caption clears ``clear_after_s`` after the character stops speaking.
+    Runs on the event loop. The caption clears ``clear_after_s`` after the character stops
+    speaking; a new word cancels the clear.
     """
 
-    def __init__(self, set_caption: Callable[[str], None], loop: asyncio.AbstractEventLoop, fps: int,
-                 clear_after_s: float = 2.0, max_chars: int = 160) -> None:
-        self.set_caption, self.loop = set_caption, loop
-        self.clear_after = max(1, round(clear_after_s * fps))
+    def __init__(self, set_caption: Callable[[str], None], clear_after_s: float = 2.0, max_chars: int = 160) -> None:
+        self.set_caption = set_caption
+        self.clear_after_s = clear_after_s
         self.max_chars = max_chars
         self._key: tuple[int, int] | None = None
         self._words: list[str] = []
         self._speech: int | None = None
-        self._silent_since: int | None = None
+        self._clear: asyncio.TimerHandle | None = None
         self._shown = ""
 
-    def __call__(self, n: int, inputs: FrameInputs, state: torch.Tensor) -> None:
-        word = inputs.word
-        text = self._shown
-        if word is not None:
-            self._silent_since = None
-            key = (word.speech_id, word.index)
+    def __call__(self, event: CaptionChanged) -> None:
+        if event.speech_id is not None and event.index is not None:
+            self._cancel_clear()
+            key = (event.speech_id, event.index)
             if key != self._key:
                 self._key = key
-                if word.speech_id != self._speech:
-                    self._speech, self._words = word.speech_id, []
-                self._words.append(word.text)
-                text = self._join(self._words)
-        elif not inputs.speaking:
-            if self._silent_since is None:
-                self._silent_since = n
-            elif n - self._silent_since >= self.clear_after:
-                text = ""
+                if event.speech_id != self._speech:
+                    self._speech, self._words = event.speech_id, []
+                if event.index < len(event.words):
+                    self._words.append(event.words[event.index])
+                self._show(self._join(self._words))
+        elif not event.speaking and self._clear is None and self._shown:
+            self._clear = asyncio.get_running_loop().call_later(self.clear_after_s, self._show, "")
+
+    def _cancel_clear(self) -> None:
+        if self._clear is not None:
+            self._clear.cancel()
+            self._clear = None
+
+    def _show(self, text: str) -> None:
+        self._clear = None
         if text != self._shown:
             self._shown = text
-            try:
-                self.loop.call_soon_threadsafe(self.set_caption, text)
-            except RuntimeError:  # the loop closed: the show is ending
-                pass
+            self.set_caption(text)
+
+    def close(self) -> None:
+        self._cancel_clear()
 
     def _join(self, words: list[str]) -> str:
         text = ""

@@ -1,8 +1,8 @@
 """`stagecast render`: a script of timed turns -> one video file, offline and deterministic.
 
-Everything that would be asynchronous on air (brain, voice) is resolved before the frame loop
-starts, and every action is pinned to a frame, so the same script and seed give the same frames
-byte for byte. Script lines (JSONL):
+Every action is pinned to a frame: a chat or say line is performed at its frame by the same
+performer as the live show (brain, output moderation, voice, timeline), while the frame loop
+waits, so the same script and seed give the same frames byte for byte. Script lines (JSONL):
   {"t": 0.5, "user": "alex", "text": "hello!"}            a chat message the brain answers
   {"t": 3.0, "say": "こんにちは", "lang": "ja"}              spoken verbatim
   {"t": 4.0, "emotion": "joy", "intensity": 0.8, "hold": 2}  an emotion cue
@@ -15,25 +15,24 @@ import asyncio
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.brain.base import Prompt
-from engine.brain.chunking import split_sentences
-from engine.brain.tags import split_emotion_tags
 from engine.clock import FrameClock
 from engine.events import EmotionCue, SpeechEnded
-from engine.frameloop import FrameHook, FrameLoop
-from engine.language import detect_language, reply_language
-from engine.voice.base import Speech
+from engine.frameloop import FrameLoop, FrameObserver
+from engine.language import detect_language
 from streamer.assembly import EngineParts, build_engine, encoder_settings
 from streamer.config import StagecastConfig
+from streamer.health import HealthBoard
 from streamer.outputs.file_sink import SingleFileSink
 from streamer.outputs.hub import OutputHub
+from streamer.performer import Performer
+from streamer.turns import Priority, Turn, prompt_for
 
 
 class ScriptError(ValueError):
@@ -96,26 +95,20 @@ class _Hasher:
             self.forward.submit(n, rgb, audio)
 
 
-def _speeches_for(line: ScriptLine, parts: EngineParts) -> list[tuple[Speech, list[EmotionCue]]]:
-    """Resolve a chat/say line into voiced sentences with their emotion cues (synchronously)."""
-    if line.say is not None:
-        text, language = line.say, reply_language(line.lang or detect_language(line.say))
-    else:
-        assert line.text is not None
-        language = reply_language(line.lang or detect_language(line.text))
-        prompt = Prompt(parts.moderator.check_input(line.text).text, language, line.user)
+def _perform_line(line: ScriptLine, index: int, frame: int, performer: Performer) -> None:
+    """Perform a chat or say line now, from `frame` on, through the same performer as the live show."""
+    text = line.say if line.say is not None else line.text
+    assert text is not None
 
-        async def collect() -> str:
-            return "".join([piece async for piece in parts.brain.reply(prompt, [])])
+    async def perform() -> None:
+        if line.say is not None:
+            turn = Turn(f"r{index}", Priority.SAY, prompt_for(text, line.lang, "moderator"), verbatim=True)
+        else:
+            cleaned = performer.moderator.check_input(text).text
+            turn = Turn(f"r{index}", Priority.CHAT, prompt_for(cleaned, line.lang or detect_language(text), line.user))
+        await performer.perform(turn, [], at_frame=frame)
 
-        text = asyncio.run(collect())
-    out = []
-    for sentence in split_sentences(text):
-        cues, clean = split_emotion_tags(sentence)
-        decision = parts.moderator.check_output(clean)
-        if decision.accepted:
-            out.append((parts.voice.synthesize(decision.text, language), cues))
-    return out
+    asyncio.run(perform())
 
 
 def render_script(
@@ -123,14 +116,18 @@ def render_script(
     script: list[ScriptLine],
     out: Path | None,
     tail_s: float = 1.0,
-    hooks: list[FrameHook] | None = None,
+    observers: Sequence[FrameObserver] = (),
     parts: EngineParts | None = None,
 ) -> RenderResult:
     parts = parts or build_engine(config)
     tb, timeline = parts.timebase, parts.timeline
+    d = config.director
+    performer = Performer(timeline, parts.brain, parts.voice, parts.moderator, HealthBoard(),
+                          brain_timeout_s=d.brain_timeout_s, voice_timeout_s=d.voice_timeout_s,
+                          max_reply_s=d.max_reply_s)
     actions: dict[int, list[Callable[[], None]]] = defaultdict(list)
     interrupts: list[list[SpeechEnded]] = []
-    for line in script:
+    for index, line in enumerate(script):
         frame = tb.frame_at_seconds(line.t)
         if line.emotion is not None:
             cue = EmotionCue(line.emotion, line.intensity, line.hold)
@@ -138,17 +135,12 @@ def render_script(
         if line.interrupt:
             actions[frame].append(lambda f=frame: interrupts.append(timeline.cut(at_frame=f)))
         elif line.text is not None or line.say is not None:
-            for speech, cues in _speeches_for(line, parts):
-
-                def schedule(speech: Speech = speech, cues: list[EmotionCue] = cues, f: int = frame) -> None:
-                    item = timeline.schedule(speech, at_frame=f)
-                    for cue in cues:
-                        timeline.add_emotion(cue, at_frame=item.start_frame)
-
-                actions[frame].append(schedule)
+            actions[frame].append(lambda line=line, i=index, f=frame: _perform_line(line, i, f, performer))
     last_action = max(actions, default=0)
     tail = round(tail_s * tb.fps)
     hub = OutputHub(encoder_settings(config), [SingleFileSink(out)]) if out is not None else None
+    if hub is not None:
+        hub.open()
     hasher = _Hasher(hub)
     loop: FrameLoop
 
@@ -163,11 +155,11 @@ def render_script(
             loop.stop()
 
     loop = FrameLoop(FrameClock(tb, virtual=True), timeline, parts.animator, parts.renderer, hasher,
-                     before_frame=before_frame)
-    loop.hooks.extend(hooks or [])
+                     before_frame=before_frame, observers=observers)
     try:
         loop.run()
     finally:
+        performer.close()
         if hub is not None:
             hub.close()
     if loop.error is not None:

@@ -1,247 +1,202 @@
-"""The live show: chat sources -> moderation -> director -> engine -> frame loop -> outputs.
+"""The live show: the composition root.
 
-asyncio owns chat and the director; the frame loop and the encoder run in their own threads.
-The show ends on Ctrl-C/SIGTERM or when `duration` of stream time has been produced, and closes
-its recordings cleanly either way.
+It builds the core (engine parts, the turn pipeline, the frame loop, the outputs, chat intake) and
+its control surface, starts every part in order (attachments such as the panel and OBS last) and
+closes them in reverse. asyncio owns chat and the director; the frame loop and the encoder run in
+their own threads. The show ends on Ctrl-C/SIGTERM, `ShowControl.stop()`, or when `duration` of
+stream time has been produced, and closes its recordings cleanly either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Protocol
 
 from engine import language
 from engine.clock import FrameClock
 from engine.frameloop import FrameLoop
+from engine.lifecycle import Component, Lifecycle, Lifecycles
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
+from streamer.bus import EventBus
 from streamer.chat.base import ChatSource
+from streamer.chat.intake import ChatIntake
 from streamer.chat.local import LocalChatSource
-from streamer.chat.policy import ReplyPolicy
+from streamer.chat.pump import ChatPump
 from streamer.chat.replay import ReplaySource
-from streamer.chat.twitch import TwitchAuthError, TwitchEventSubSource
-from streamer.chat.youtube import YouTubeError, make_youtube_source
+from streamer.chat.twitch import TwitchEventSubSource
+from streamer.chat.youtube import make_youtube_source
 from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
-from streamer.director import Director
-from streamer.events import ChatMessage, Health, HealthStatus, ModerationDecision
-from streamer.obs import ObsController
-from streamer.obs_captions import CaptionFollower
+from streamer.control import ShowControl, ShowParts
+from streamer.director import build_director
+from streamer.events import HealthStatus, ShowStopping, SinkChanged
+from streamer.frame_events import FrameEvents
+from streamer.health import HealthBoard
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
+from streamer.outputs.sink import PacketSink
 
 log = logging.getLogger("stagecast.show")
 STATUS_EVERY_S = 10.0
+CLOSE_BUDGET_S = 1.5  # every part closes within this, whatever it does (Ctrl-C to exit <= 2 s)
+
+
+class Attachment(Protocol):
+    """Something that steers or watches the show from outside (the panel, OBS, a listener)."""
+
+    name: str
+
+    async def start(self, control: ShowControl) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Attached(Lifecycle):
+    """An attachment as a part of the show: started with the control surface."""
+
+    def __init__(self, attachment: Attachment, control: ShowControl) -> None:
+        self.attachment, self.control = attachment, control
+
+    async def start(self) -> None:
+        await self.attachment.start(self.control)
+
+    async def aclose(self) -> None:
+        await self.attachment.aclose()
+
+
+class _StatusLog(Lifecycle):
+    """A line in the log every STATUS_EVERY_S: frames, late frames, queue, encoder."""
+
+    def __init__(self, control: ShowControl) -> None:
+        self.control = control
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="status-log")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY_S)
+            s = self.control.status()
+            sinks = ", ".join(f"{k.name} {k.state}" for k in s.sinks)
+            log.info("stream %.0f s: %d frames, %d late, queue %d, encoder %.1f ms, sinks: %s", s.stream_s, s.frames,
+                     s.late_frames, len(s.queue), s.encoder.ms_median, sinks or "none")
 
 
 class Show:
-    def __init__(self, config: StagecastConfig, extra_sinks: list[object] | None = None) -> None:
+    def __init__(self, config: StagecastConfig, extra_sinks: Sequence[PacketSink] = (),
+                 attachments: Sequence[Attachment] = ()) -> None:
         configure_torch_threads()
         self.config = config
+        self.bus = EventBus()
+        self.health = HealthBoard(self.bus.publish)
         self.parts = build_engine(config, with_memory=True)
-        warmup = getattr(self.parts.voice, "warmup", None)
-        if warmup is not None:
-            warmup()  # load the zh/ja text front-ends now, not on the first reply
-        language.warmup()  # lingua's models hold the GIL ~1 s while they load: now, not mid-stream
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
-        self.director = Director(
-            self.timeline,
-            self.parts.brain,
-            self.parts.voice,
-            self.parts.moderator,
-            character_name=config.character.name,
-            cooldown_s=config.director.cooldown_s,
-            queue_cap=config.director.queue_cap,
-            clock=self.stream_seconds,
-            sleep=self.sleep_for,
-            memory=self.parts.memory,
-            brain_timeout_s=config.director.brain_timeout_s,
-            voice_timeout_s=config.director.voice_timeout_s,
-            max_reply_s=config.director.max_reply_s,
-            on_health=self.set_health,
-        )
-        self.health: dict[str, Health] = {}
-        sinks, frame_sinks = build_sinks(config, on_status=self._sink_status)
-        sinks.extend(extra_sinks or [])
-        self.hub = OutputHub(encoder_settings(config), sinks, frame_sinks=frame_sinks,
-                             on_sink_status=self._sink_status)
+        self.clock = self.parts.clock
+        d = config.director
+        self.director = build_director(
+            self.timeline, self.parts.brain, self.parts.voice, self.parts.moderator, config.character.name,
+            clock=self.clock, health=self.health, publish=self.bus.publish, memory=self.parts.memory,
+            policy=d.policy, cooldown_s=d.cooldown_s, queue_cap=d.queue_cap, brain_timeout_s=d.brain_timeout_s,
+            voice_timeout_s=d.voice_timeout_s, max_reply_s=d.max_reply_s)
+        self.intake = ChatIntake(self.parts.moderator, self.director.scheduler, self.bus.publish)
+        sinks, frame_sinks = build_sinks(config, publish=self.bus.publish)
+        self.hub = OutputHub(encoder_settings(config), [*sinks, *extra_sinks], frame_sinks=frame_sinks,
+                             publish=self.bus.publish)
+        self.bus.subscribe(self._sink_health, SinkChanged, inline=True)
         duration = config.show.duration_s
-        self.clock = FrameClock(self.timebase, virtual=config.show.mode == "virtual")
         self.loop = FrameLoop(
-            self.clock,
+            FrameClock(self.timebase, virtual=config.show.mode == "virtual"),
             self.timeline,
             self.parts.animator,
             self.parts.renderer,
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
+            observers=[FrameEvents(self.bus, self.timeline)],
         )
-        self.parts.moderator.clock = self.stream_seconds  # rate limits in stream time (virtual mode too)
-        self.policy = ReplyPolicy(config.director.policy, config.character.name,
-                                  clock=self.stream_seconds, sleep=self.sleep_for)
-        # told about every chat decision (the panel's live chat view)
-        self.chat_listeners: list[Callable[[ChatMessage, ModerationDecision], None]] = []
-        self.recent_chat: deque[tuple[ChatMessage, ModerationDecision]] = deque(maxlen=200)
-        self.sources: list[ChatSource] = [self._make_source(s) for s in config.chat.sources]
-        self.source_restarts: dict[str, int] = {}
-        self.obs = ObsController(config.obs, on_status=self._obs_status) if config.obs.enabled else None
-        self._captions: CaptionFollower | None = None
+        sources = [ChatPump(self._make_source(s)) for s in config.chat.sources]
+        self.attachments: list[Attachment] = [*sources, *attachments]
+        self.restarts: dict[str, int] = {}
+        self.control = ShowControl(ShowParts(
+            timebase=self.timebase, clock=self.clock, virtual=config.show.mode == "virtual",
+            width=config.video.width, height=config.video.height, director=self.director, intake=self.intake,
+            moderator=self.parts.moderator, loop=self.loop, hub=self.hub, health=self.health, bus=self.bus,
+            attachments=[a.name for a in self.attachments], restarts=self.restarts, request_stop=self.request_stop))
         self._stop = asyncio.Event()
-
-    def set_health(self, component: str, status: HealthStatus, detail: str = "") -> None:
-        """Record a component's health (any thread); logged when it changes."""
-        previous = self.health.get(component)
-        self.health[component] = Health(component, status, detail)
-        if previous is None or previous.status != status:
-            level = logging.INFO if status == HealthStatus.OK else logging.WARNING
-            log.log(level, "health: %s is %s %s", component, status.value, detail)
-
-    def _sink_status(self, name: str, state: str, detail: str) -> None:
-        status = {"live": HealthStatus.OK, "ok": HealthStatus.OK, "closed": HealthStatus.OK}.get(
-            state, HealthStatus.DEGRADED)
-        self.set_health(f"sink:{name}", status, detail)
-
-    def _obs_status(self, state: str, detail: str) -> None:
-        self.set_health("obs", HealthStatus.OK if state == "connected" else HealthStatus.DEGRADED, detail)
-
-    def pause(self) -> None:
-        """The character stops taking turns (stream and idle go on); OBS shows the pause scene."""
-        self.director.pause()
-        if self.obs is not None:
-            self.obs.on_pause()
-
-    def resume(self) -> None:
-        self.director.resume()
-        if self.obs is not None:
-            self.obs.on_resume()
 
     def _make_source(self, cfg: ChatSourceConfig) -> ChatSource:
         if isinstance(cfg, ReplaySourceConfig):
-            return ReplaySource(cfg.path, self.sleep_until, loop=cfg.loop, loop_gap_s=cfg.loop_gap_s)
+            return ReplaySource(cfg.path, self.clock, loop=cfg.loop, loop_gap_s=cfg.loop_gap_s)
         if isinstance(cfg, LocalSourceConfig):
             return LocalChatSource(cfg.host, cfg.port)
         if cfg.type == "twitch":
             return TwitchEventSubSource(cfg)
         return make_youtube_source(cfg)
 
-    def stream_seconds(self) -> float:
-        """Stream time: frames produced so far over the frame rate (wall time in live mode)."""
-        return self.timeline.next_frame / self.timebase.fps
-
-    async def sleep_for(self, seconds: float) -> None:
-        await self.sleep_until(self.stream_seconds() + seconds)
-
-    async def sleep_until(self, seconds: float) -> None:
-        """Wait for a moment of stream time (frames, so it also holds in virtual mode)."""
-        frame = self.timebase.frame_at_seconds(seconds)
-        if frame > 0:
-            await self.timeline.wait_for_frame(frame - 1)
-
-    def on_chat(self, message: ChatMessage) -> ModerationDecision:
-        """Moderate one message and offer it to the reply policy. Never raises for bad input."""
-        decision = self.parts.moderator.check_message(message)
-        self.recent_chat.append((message, decision))
-        if decision.accepted:
-            self.policy.offer(dataclasses.replace(message, text=decision.text))
-        for listener in self.chat_listeners:
-            try:
-                listener(message, decision)
-            except Exception:
-                log.exception("chat listener failed; the show goes on")
-        return decision
-
-    async def _pump(self, source: ChatSource) -> None:
-        backoff = 1.0
-        while True:
-            component = f"chat:{source.name}"
-            try:
-                self.set_health(component, HealthStatus.OK)
-                async for message in source.messages():
-                    self.on_chat(message)
-                    backoff = 1.0
-                log.info("chat source %s finished", source.name)
-                return
-            except asyncio.CancelledError:
-                raise
-            except (TwitchAuthError, YouTubeError) as exc:  # retrying a bad credential never helps
-                self.set_health(component, HealthStatus.DOWN, str(exc))
-                return
-            except Exception as exc:
-                self.set_health(component, HealthStatus.DEGRADED, f"{type(exc).__name__}: {exc}")
-                self.source_restarts[source.name] = self.source_restarts.get(source.name, 0) + 1
-                log.exception("chat source %s failed; restarting in %.0f s", source.name, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 60.0)
-
-    async def _report(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_EVERY_S)
-            stats = self.loop.stats
-            log.info(
-                "stream %.0f s: %d frames, %d late, queue %d, encoder %s",
-                stats.frames / self.timebase.fps,
-                stats.frames,
-                stats.late_frames,
-                len(self.director.queued),
-                self.hub.stats(),
-            )
+    def _sink_health(self, event: SinkChanged) -> None:
+        ok = event.state in ("live", "ok", "closed")
+        self.health.report(f"sink:{event.name}", HealthStatus.OK if ok else HealthStatus.DEGRADED, event.detail)
 
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _parts_in_order(self) -> list[tuple[str, Component]]:
+        """Start order; the show closes them in reverse."""
+        p = self.parts
+        parts: list[tuple[str, Component]] = []
+        if p.memory is not None:
+            parts.append(("memory", p.memory))
+        parts += [("brain", p.brain), ("voice", p.voice), ("outputs", self.hub), ("frame loop", self.loop),
+                  ("director", self.director), ("status log", _StatusLog(self.control))]
+        parts += [(a.name, _Attached(a, self.control)) for a in self.attachments]
+        return parts
+
     async def run(self) -> int:
         """Run until stopped or the duration is reached. Returns a process exit code."""
         loop = asyncio.get_running_loop()
+        self.bus.bind(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        mode = "virtual" if self.clock.virtual else "live"
+        mode = "virtual" if self.loop.clock.virtual else "live"
         log.info("show starting (%s mode, %dx%d @ %d fps)", mode, self.config.video.width,
                  self.config.video.height, self.timebase.fps)
-        self.panel = None
-        if self.config.panel.enabled:
-            from streamer.panel.attach import PanelError, start_panel
-
-            try:
-                self.panel = await start_panel(self, self.config.panel)
-            except PanelError as exc:
-                log.error("%s; running without the panel", exc)
-        if self.obs is not None:
-            await self.obs.start()
-            self._captions = CaptionFollower(self.obs.set_caption, loop, self.timebase.fps)
-            self.loop.hooks.append(self._captions)
-        tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.director.run(), name="director")]
-        tasks += [asyncio.create_task(self._pump(s), name=f"chat:{s.name}") for s in self.sources]
-        tasks.append(asyncio.create_task(self.policy.feed(self.director.submit_chat), name="reply-policy"))
-        tasks.append(asyncio.create_task(self._report(), name="status"))
-        self.loop.start()
-        finished = asyncio.ensure_future(asyncio.to_thread(self.loop.finished.wait))
-        stopped = asyncio.ensure_future(self._stop.wait())
+        parts = Lifecycles(close_budget_s=CLOSE_BUDGET_S)
+        order = self._parts_in_order()
         try:
-            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            # models load before the clock starts: lingua holds the GIL ~1 s while it loads
+            await asyncio.to_thread(language.warmup)
+            await parts.prewarm(order)
+            for name, part in order:
+                try:
+                    await parts.start(name, part)
+                except Exception as exc:
+                    if name not in {a.name for a in self.attachments}:
+                        raise
+                    log.error("%s could not start (%s); the show runs without it", name, exc)
+                    self.health.report(name, HealthStatus.DOWN, str(exc))
+            finished = asyncio.ensure_future(asyncio.to_thread(self.loop.finished.wait))
+            stopped = asyncio.ensure_future(self._stop.wait())
+            try:
+                await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                if not finished.done():
+                    self.loop.stop()
+                    await finished
         finally:
-            if self.panel is not None:
-                await self.panel.close()
-            if self.obs is not None:
-                if self._captions is not None:
-                    self.loop.hooks.remove(self._captions)
-                await self.obs.stop()
-            stopped.cancel()
-            self.loop.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await finished
-            await asyncio.to_thread(self.hub.close)
-            aclose = getattr(self.parts.brain, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            await asyncio.to_thread(self.director.close)
-            if self.parts.memory is not None:
-                self.parts.memory.close()
+            self.bus.publish(ShowStopping())
+            await parts.aclose()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
@@ -251,4 +206,3 @@ class Show:
             log.error("the frame loop failed: %s", self.loop.error)
             return 1
         return 0
-

@@ -14,27 +14,39 @@ from pathlib import Path
 import uvicorn
 
 from streamer.config import parse_config
+from streamer.control import ShowControl
 from streamer.panel import attach
 from streamer.panel.settings import PanelConfig
 from streamer.show import Show
 
 
+class Probe:
+    """Attached after the panel: once uvicorn answers, says who owns SIGINT."""
+
+    name = "signal-probe"
+
+    def __init__(self, panel: attach.PanelAttachment) -> None:
+        self.panel = panel
+
+    async def start(self, control: ShowControl) -> None:
+        handle = self.panel.handle
+        assert handle is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
+        writer.write(b"GET /api/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await reader.read()  # answered: uvicorn is inside serve() now
+        writer.close()
+        handler = signal.getsignal(signal.SIGINT)
+        print("HANDLER", getattr(handler, "__qualname__", repr(handler)), flush=True)
+        print("READY", handle.url, flush=True)
+
+    async def aclose(self) -> None:
+        pass
+
+
 async def main(db: Path) -> int:
-    show = Show(parse_config({"video": {"width": 128, "height": 128}, "outputs": {"recording": {"enabled": False}}}))
-    run = asyncio.create_task(show.run())
-    await asyncio.sleep(0)  # the show installs its signal handlers first, as when run() starts the panel
-    handle = await attach.start_panel(show, PanelConfig(port=0, db_path=db))
-    reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
-    writer.write(b"GET /api/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    await reader.read()  # answered: uvicorn is inside serve() now
-    writer.close()
-    handler = signal.getsignal(signal.SIGINT)
-    print("HANDLER", getattr(handler, "__qualname__", repr(handler)), flush=True)
-    print("READY", handle.url, flush=True)
-    try:
-        return await run
-    finally:
-        await handle.close()
+    panel = attach.PanelAttachment(PanelConfig(port=0, db_path=db))
+    config = parse_config({"video": {"width": 128, "height": 128}, "outputs": {"recording": {"enabled": False}}})
+    return await Show(config, attachments=[panel, Probe(panel)]).run()
 
 
 if __name__ == "__main__":

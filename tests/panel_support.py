@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from engine.state import EMOTIONS, IDX
-from engine.timeline import FrameInputs
+from engine.state import EMOTIONS
 from streamer.config import parse_config
-from streamer.events import ChatMessage, ModerationDecision
-from streamer.panel.attach import PanelHandle, start_panel
+from streamer.control import ShowControl
+from streamer.events import ChatMessage, FrameTick, ModerationDecision
+from streamer.panel.attach import PanelAttachment, PanelHandle
 from streamer.panel.settings import PanelConfig
 from streamer.panel.store import PanelStore
 from streamer.show import Show
@@ -44,19 +42,15 @@ class FrameRecord:
 
 
 class FrameRecorder:
-    """A frame hook (runs on the frame-loop thread) that keeps every frame's essentials."""
+    """Subscribed inline to the show's FrameTick events (on the frame-loop thread): keeps every frame's
+    essentials."""
 
     def __init__(self) -> None:
         self.frames: list[FrameRecord] = []
         self._cond = threading.Condition()
 
-    def __call__(self, n: int, inputs: FrameInputs, state: torch.Tensor) -> None:
-        start = IDX[EMOTIONS[0]]
-        record = FrameRecord(
-            n, time.time(), inputs.speaking, inputs.word.text if inputs.word else None,
-            inputs.word.speech_id if inputs.word else None,
-            tuple(state[start:start + len(EMOTIONS)].tolist()),
-        )
+    def __call__(self, tick: FrameTick) -> None:
+        record = FrameRecord(tick.n, tick.wall, tick.speaking, tick.word, tick.speech_id, tick.emotions)
         with self._cond:
             self.frames.append(record)
             self._cond.notify_all()
@@ -151,14 +145,24 @@ class ShowRunner:
 
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.show = Show(self.config)
-        self.show.loop.hooks.append(self.recorder)
-        self.handle = await start_panel(self.show, self.settings)
-        self._ready.set()
-        try:
-            self.rc = await self.show.run()
-        finally:
-            await self.handle.close()
+        panel = PanelAttachment(self.settings)
+        runner = self
+
+        class Ready:
+            """Attached after the panel: the show is on air and the panel serves."""
+
+            name = "test-ready"
+
+            async def start(self, control: ShowControl) -> None:
+                runner.handle = panel.handle
+                runner._ready.set()
+
+            async def aclose(self) -> None:
+                pass
+
+        self.show = Show(self.config, attachments=[panel, Ready()])
+        self.show.control.subscribe(self.recorder, FrameTick, inline=True)
+        self.rc = await self.show.run()
 
     def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
         """Run fn(*args) on the show's event loop thread and return its result."""
@@ -172,11 +176,11 @@ class ShowRunner:
     def chat(self, user: str, text: str, user_id: str = "") -> ModerationDecision:
         assert self.show is not None
         message = ChatMessage(platform="test", user_name=user, text=text, user_id=user_id or user)
-        return self.call(lambda: self.show.on_chat(message))  # type: ignore[union-attr]
+        return self.call(lambda: self.show.control.submit_chat(message))  # type: ignore[union-attr]
 
     def late_frames(self) -> int:
         assert self.show is not None
-        return self.show.loop.stats.late_frames
+        return self.show.control.status().late_frames
 
     def stop(self, timeout: float = 60.0) -> None:
         if self.loop is not None and self.show is not None and self._thread.is_alive():

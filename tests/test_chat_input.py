@@ -43,12 +43,21 @@ def test_replay_source_plays_against_stream_time_and_loops(tmp_path):
     p.write_text('{"t": 1, "user": "a", "text": "one"}\n{"t": 2.5, "user": "b", "text": "two"}\n')
     waited: list[float] = []
 
-    async def sleep_until(t: float) -> None:
-        waited.append(t)
+    class RecordingClock:
+        """Stream time that never waits: it only records what the source slept until."""
+
+        def now(self) -> float:
+            return waited[-1] if waited else 0.0
+
+        async def sleep(self, seconds: float) -> None:
+            waited.append(self.now() + seconds)
+
+        async def sleep_until(self, t: float) -> None:
+            waited.append(t)
 
     async def main():
         out = []
-        source = ReplaySource(p, sleep_until, loop=True, loop_gap_s=10)
+        source = ReplaySource(p, RecordingClock(), loop=True, loop_gap_s=10)
         async for m in source.messages():
             out.append(m)
             if len(out) == 4:

@@ -9,9 +9,10 @@ from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
-from streamer.director import Director, Priority
+from streamer.director import build_director
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
+from streamer.turns import Priority
 from tests.faults import CancelSwallowingBrain
 
 pytestmark = pytest.mark.unit
@@ -19,8 +20,8 @@ TB = TimeBase(30, 48000)
 VOICE = EspeakVoice(sample_rate=48000)
 
 
-def make_director(**kw) -> Director:
-    return Director(Timeline(TB), ScriptedBrain("Aiko"), VOICE, Moderator(300, ["badword"]), "Aiko", **kw)
+def make_director(**kw):
+    return build_director(Timeline(TB), ScriptedBrain("Aiko"), VOICE, Moderator(300, ["badword"]), "Aiko", **kw)
 
 
 class Puller:
@@ -179,7 +180,7 @@ def test_interrupt_in_the_same_tick_as_the_next_piece_still_ends_the_turn():
 
     async def main():
         brain = GatedBrain(ScriptedBrain("Aiko"))
-        d = Director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
+        d = build_director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
         runner = asyncio.create_task(d.run())
         turn = d.submit_chat(chat("hello there", language="en"))
         await asyncio.wait_for(brain.waiting.wait(), 20)  # the turn awaits the brain's first piece
@@ -207,7 +208,7 @@ def test_interrupt_holds_even_when_the_brain_swallows_the_cancel():
 
     async def main():
         brain = CancelSwallowingBrain(ScriptedBrain("Aiko"))
-        d = Director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
+        d = build_director(Timeline(TB), brain, VOICE, Moderator(300, []), "Aiko", cooldown_s=0)
         runner = asyncio.create_task(d.run())
         turn = d.submit_chat(chat("hello there", language="en"))
         await asyncio.wait_for(brain.started.wait(), 20)

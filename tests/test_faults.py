@@ -4,20 +4,23 @@ turn is dropped with a Health event, and the show recovers. Live mode, real pipe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from streamer.chat.pump import ChatPump
 from streamer.config import parse_config
 from streamer.events import HealthStatus
-from streamer.show import Show
+from streamer.outputs.sink import PacketSink
+from streamer.show import Attachment, Show
 from tests.faults import FaultyBrain, FaultyRenderer, FaultySink, FaultyVoice, FlakyChatSource
 
 pytestmark = pytest.mark.integration
 
 
-def make_show(tmp_path: Path, extra_sinks: list | None = None, **director) -> Show:
+def make_show(tmp_path: Path, extra_sinks: Sequence[PacketSink] = (), attachments: Sequence[Attachment] = (),
+              **director) -> Show:
     config = parse_config({
         "video": {"width": 128, "height": 96},
         "show": {"mode": "live"},
@@ -27,7 +30,13 @@ def make_show(tmp_path: Path, extra_sinks: list | None = None, **director) -> Sh
         "panel": {"enabled": False},
         "character": {"memory": {"enabled": False}},
     })
-    return Show(config, extra_sinks=extra_sinks)
+    return Show(config, extra_sinks=extra_sinks, attachments=attachments)
+
+
+def health(show: Show, component: str) -> HealthStatus | None:
+    """A component's health as the control surface reports it."""
+    h = show.control.status().health.get(component)
+    return None if h is None else h.status
 
 
 def run_with(show: Show, script: Callable[[], Awaitable[None]]) -> None:
@@ -51,7 +60,7 @@ async def wait_until(predicate: Callable[[], bool], limit_s: float = 20) -> None
 
 
 async def spoken(show: Show, text: str, language: str = "en"):
-    turn = show.director.say(text, language)
+    turn = show.control.say(text, language)
     return await asyncio.wait_for(asyncio.shield(turn.done), 30)
 
 
@@ -64,17 +73,17 @@ def chat_turn(show: Show, text: str, user: str = "alex"):
 @pytest.mark.parametrize("mode", ["raise", "hang"])
 def test_brain_fault_drops_the_turn_and_the_next_one_is_answered(tmp_path, mode):
     show = make_show(tmp_path)
-    show.director.brain = FaultyBrain(show.director.brain, mode)
+    show.director.performer.brain = FaultyBrain(show.director.performer.brain, mode)
 
     async def script() -> None:
         first = chat_turn(show, "hello there")
         await asyncio.wait_for(asyncio.shield(first.done), 30)
         assert first.status == "failed"
-        assert show.health["brain"].status == HealthStatus.DEGRADED
+        assert health(show, "brain") == HealthStatus.DEGRADED
         second = chat_turn(show, "hello again", user="sam")
         await asyncio.wait_for(asyncio.shield(second.done), 30)
         assert second.status == "done" and second.played_text
-        assert show.health["brain"].status == HealthStatus.OK
+        assert health(show, "brain") == HealthStatus.OK
 
     run_with(show, script)
     assert show.loop.stats.late_frames <= 1
@@ -82,13 +91,13 @@ def test_brain_fault_drops_the_turn_and_the_next_one_is_answered(tmp_path, mode)
 
 def test_voice_fault_drops_the_turn_and_recovers(tmp_path):
     show = make_show(tmp_path)
-    show.director.voice = FaultyVoice(show.director.voice)
+    show.director.performer.voice = FaultyVoice(show.director.performer.voice)
 
     async def script() -> None:
         assert (await spoken(show, "This first one fails.")).status == "failed"
-        assert show.health["voice"].status == HealthStatus.DEGRADED
+        assert health(show, "voice") == HealthStatus.DEGRADED
         assert (await spoken(show, "This one is spoken.")).status == "done"
-        assert show.health["voice"].status == HealthStatus.OK
+        assert health(show, "voice") == HealthStatus.OK
 
     run_with(show, script)
     assert show.loop.stats.late_frames <= 1
@@ -113,8 +122,7 @@ def test_sink_that_raises_is_restarted_with_backoff(tmp_path):
 
     async def script() -> None:
         await wait_until(lambda: sink.starts >= 2 and sink.written > 20)  # restarted and writing again
-        await wait_until(lambda: show.health.get("sink:faulty") is not None
-                         and show.health["sink:faulty"].status == HealthStatus.OK)
+        await wait_until(lambda: health(show, "sink:faulty") == HealthStatus.OK)
 
     run_with(show, script)
     assert show.hub.stats().sinks["faulty"].restarts == 1
@@ -128,7 +136,7 @@ def test_sink_that_blocks_does_not_stall_the_show_or_the_recording(tmp_path):
     async def script() -> None:
         try:
             await wait_until(lambda: show.loop.stats.frames >= 120)  # 4 s while the sink is stuck
-            assert show.health["sink:stuck"].status == HealthStatus.DEGRADED
+            assert health(show, "sink:stuck") == HealthStatus.DEGRADED
             assert sink.written < 10
         finally:
             sink.release.set()
@@ -142,14 +150,13 @@ def test_sink_that_blocks_does_not_stall_the_show_or_the_recording(tmp_path):
 
 
 def test_chat_source_disconnect_is_reconnected(tmp_path):
-    show = make_show(tmp_path)
     source = FlakyChatSource()
-    show.sources.append(source)
+    show = make_show(tmp_path, attachments=[ChatPump(source)])
 
     async def script() -> None:
-        await wait_until(lambda: source.connects >= 2 and len(show.recent_chat) >= 2)
-        assert show.health["chat:flaky"].status == HealthStatus.OK
+        await wait_until(lambda: source.connects >= 2 and len(show.control.recent_chat()) >= 2)
+        assert health(show, "chat:flaky") == HealthStatus.OK
 
     run_with(show, script)
-    assert [m.user_name for m, _ in show.recent_chat][:2] == ["u1", "u2"]
+    assert [e.message.user_name for e in show.control.recent_chat()][:2] == ["u1", "u2"]
     assert show.loop.stats.late_frames <= 1

@@ -12,7 +12,7 @@ from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
-from streamer.director import Director
+from streamer.director import build_director
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -28,9 +28,9 @@ def chats(n: int) -> list[ChatMessage]:
 
 async def run_turns(brain, n: int):
     voice = EspeakVoice(sample_rate=TB.sample_rate)
-    voice.warmup()
+    voice.prewarm()
     timeline = Timeline(TB)
-    director = Director(timeline, brain, voice, Moderator(300, []), "Aiko", cooldown_s=0)
+    director = build_director(timeline, brain, voice, Moderator(300, []), "Aiko", cooldown_s=0)
     puller = RealtimePuller(timeline)
     puller.start()
     runner = asyncio.create_task(director.run())

@@ -17,7 +17,7 @@ class Clock:
     def __init__(self) -> None:
         self.t = 0.0
 
-    def __call__(self) -> float:
+    def now(self) -> float:
         return self.t
 
 

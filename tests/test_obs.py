@@ -19,13 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from pydantic import ValidationError
 
 from engine.clock import FrameClock, TimeBase
-from engine.events import SpokenWord
-from engine.timeline import FrameInputs
+from streamer.events import CaptionChanged
 from streamer.obs import ObsConfig, ObsController, ObsOverlayConfig
 from streamer.obs_captions import CaptionFollower, wrap_caption
 from tests.obs_support import OBS, XVFB, ObsStudio, Xvfb, free_port, wait_until
@@ -51,24 +49,18 @@ def test_config_rejects_unknown_keys_and_stores_only_the_env_name() -> None:
         ObsConfig.model_validate({"password_env": "not a name"})
 
 
-def _inputs(n: int, word: SpokenWord | None, speaking: bool) -> FrameInputs:
-    return FrameInputs(n, np.zeros(1600, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32),
-                       speaking, word)
-
-
 @pytest.mark.unit
 def test_caption_follower_shows_heard_words_then_clears() -> None:
     async def scenario() -> list[str]:
         seen: list[str] = []
-        follower = CaptionFollower(seen.append, asyncio.get_running_loop(), fps=FPS, clear_after_s=0.1)
-        state = torch.zeros(1)
-        script = [SpokenWord(1, 0, "hello"), SpokenWord(1, 0, "hello"), SpokenWord(1, 1, "there"),
-                  SpokenWord(2, 0, "こんにちは"), SpokenWord(2, 1, "世界")]
-        for n, word in enumerate(script):
-            follower(n, _inputs(n, word, True), state)
+        follower = CaptionFollower(seen.append, clear_after_s=0.1)
+        first, second = ("hello", "there"), ("こんにちは", "世界")
+        script = [(1, 0, first), (1, 0, first), (1, 1, first), (2, 0, second), (2, 1, second)]
+        for n, (speech, index, words) in enumerate(script):
+            follower(CaptionChanged(n, True, speech, index, words, "en" if speech == 1 else "ja"))
         for n in range(len(script), len(script) + 6):
-            follower(n, _inputs(n, None, False), state)
-        await asyncio.sleep(0)  # let call_soon_threadsafe callbacks run
+            follower(CaptionChanged(n, False))
+        await asyncio.sleep(0.3)  # past clear_after_s
         return seen
 
     assert asyncio.run(scenario()) == ["hello", "hello there", "こんにちは", "こんにちは世界", ""]
@@ -92,7 +84,7 @@ def test_no_obs_means_backoff_not_crash_and_stop_is_prompt() -> None:
     async def scenario() -> tuple[list[str], float]:
         states: list[str] = []
         cfg = ObsConfig(port=port, backoff_initial_s=0.05, backoff_max_s=0.2, password_env=None)
-        controller = ObsController(cfg, on_status=lambda state, detail: states.append(state))
+        controller = ObsController(cfg, publish=lambda change: states.append(change.state))
         await controller.start()
         controller.set_caption("queued while OBS is away")
         async with asyncio.timeout(10):
@@ -132,9 +124,10 @@ class Feed:
         self.renderer = ProceduralRenderer(W, H)
         self.state = neutral_state().unsqueeze(0)
         self.reference = self.renderer.render(self.state)[0].numpy()
-        settings = EncoderSettings(width=W, height=H, fps=FPS, sample_rate=RATE, keyframe_seconds=1.0,
+        settings = EncoderSettings(width=W, height=H, timebase=TimeBase(FPS, RATE), keyframe_seconds=1.0,
                                    video_bitrate_kbps=800)
         self.hub = OutputHub(settings, [UdpSink(url)])
+        self.hub.open()
         self.clock = FrameClock(TimeBase(FPS, RATE))
         self.stop_event = threading.Event()
         self.frames = 0
@@ -202,7 +195,7 @@ def test_obs_scene_feed_captions_pause_and_reconnect(display: str, tmp_path: Pat
 
     async def scenario() -> None:
         nonlocal obs2, client, client2
-        controller = ObsController(cfg, on_status=lambda s, d: states.append((s, d)), password=obs.password)
+        controller = ObsController(cfg, publish=lambda c: states.append((c.state, c.detail)), password=obs.password)
         await controller.start()
         try:
             async with asyncio.timeout(30):

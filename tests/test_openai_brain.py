@@ -16,7 +16,7 @@ from engine.brain.tags import split_emotion_tags
 from engine.clock import TimeBase
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
-from streamer.director import Director
+from streamer.director import build_director
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -210,7 +210,8 @@ def test_interrupt_while_the_voice_is_busy_closes_the_brain_stream_at_once():
         async with FakeOpenAIServer(ttft_s=0.01, tokens_per_s=40, reply=reply) as server:
             brain = OpenAICompatBrain(server.base_url, "m")
             voice = GatedVoice()
-            director = Director(Timeline(TimeBase(30, 48000)), brain, voice, Moderator(300, []), "Aiko", cooldown_s=0)
+            director = build_director(Timeline(TimeBase(30, 48000)), brain, voice, Moderator(300, []), "Aiko",
+                                      cooldown_s=0)
             runner = asyncio.create_task(director.run())
             gc.disable()  # the stream must close because the director closes it, not when a collector runs
             try:
@@ -226,7 +227,7 @@ def test_interrupt_while_the_voice_is_busy_closes_the_brain_stream_at_once():
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
                 await brain.aclose()
-                director.close()
+                await director.aclose()
             return record, turn
 
     record, turn = asyncio.run(main())

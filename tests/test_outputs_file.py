@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 
+from engine.clock import TimeBase
 from streamer.outputs.encoder import VIDEO_INDEX, AVEncoder, EncoderSettings
 from streamer.outputs.file_sink import SegmentedFileSink
 from streamer.outputs.hub import OutputHub
@@ -26,7 +27,7 @@ SPF = RATE // FPS
 
 
 def _settings(**kw: object) -> EncoderSettings:
-    return EncoderSettings(width=W, height=H, fps=FPS, sample_rate=RATE, **kw)  # type: ignore[arg-type]
+    return EncoderSettings(width=W, height=H, timebase=TimeBase(FPS, RATE), **kw)  # type: ignore[arg-type]
 
 
 def _frame(n: int) -> np.ndarray:
@@ -130,6 +131,9 @@ class _ExplodingSink:
         self.calls = 0
         self.closed = False
 
+    def start(self, encoder: AVEncoder) -> None:
+        pass
+
     def write(self, packet: av.Packet) -> None:
         self.calls += 1
         if self.calls == 5:
@@ -160,6 +164,7 @@ class _CollectingSink:
 def test_failing_sink_is_restarted_and_others_continue(caplog: pytest.LogCaptureFixture) -> None:
     bad, good = _ExplodingSink(), _CollectingSink()
     hub = OutputHub(_settings(), [bad, good], queue_frames=2)
+    hub.open()
     _push(hub, 60)
     hub.close()
     hub.close()  # idempotent

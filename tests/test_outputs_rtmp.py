@@ -122,7 +122,7 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
 
 
 def _settings() -> EncoderSettings:
-    return EncoderSettings(width=W, height=H, fps=FPS, sample_rate=RATE, keyframe_seconds=2.0)
+    return EncoderSettings(width=W, height=H, timebase=TimeBase(FPS, RATE), keyframe_seconds=2.0)
 
 
 def _frame(n: int, flash_at: int | None) -> np.ndarray:
@@ -267,7 +267,7 @@ def test_udp_mpegts_reader_decodes_h264() -> None:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     sink = UdpSink(f"udp://127.0.0.1:{port}")
-    settings = EncoderSettings(width=W, height=H, fps=FPS, sample_rate=RATE, keyframe_seconds=1.0)
+    settings = EncoderSettings(width=W, height=H, timebase=TimeBase(FPS, RATE), keyframe_seconds=1.0)
     clock = FrameClock(TimeBase(FPS, RATE))
     with OutputHub(settings, [sink]) as hub:
         clock.start()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.clock import TimeBase
 from streamer.outputs.encoder import EncoderSettings
 from streamer.outputs.file_sink import SegmentedFileSink
 from streamer.outputs.hub import OutputHub
@@ -43,7 +44,7 @@ def test_frame_sinks_get_every_frame_and_a_broken_camera_does_not_stop_recording
     if _has_loopback_device():
         pytest.skip("a v4l2 loopback device exists; this test needs it absent")
     record = SegmentedFileSink(tmp_path)
-    settings = EncoderSettings(width=W, height=H, fps=FPS)
+    settings = EncoderSettings(width=W, height=H, timebase=TimeBase(FPS))
     with OutputHub(settings, [record], frame_sinks=[camera, recorder]) as hub:
         for n in range(60):
             hub.submit(n, np.full((H, W, 3), n, np.uint8), np.zeros(1600, np.float32))

@@ -88,7 +88,7 @@ def test_login_rejects_a_wrong_token(browser, runner: ShowRunner):
 
 def test_interrupt_cuts_the_timeline_within_100ms_of_the_click(panel, runner: ShowRunner):
     text = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen."
-    runner.call(lambda: runner.show.director.say(text, "en"))
+    runner.call(lambda: runner.show.control.say(text, "en"))
     first = runner.recorder.wait_for(lambda r: r.speaking and r.word is not None, timeout=30)
     runner.recorder.wait_frame(first.n + 20)  # let the sentence play for a moment
     expect(panel.locator("#speech .w.now")).to_have_count(1)  # word-level progress is on screen
@@ -135,7 +135,7 @@ def test_say_now_in_japanese_is_spoken(panel, runner: ShowRunner):
     ARTIFACTS.mkdir(exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "panel_speaking_ja.png"), full_page=True)
     turn = runner.call(lambda: runner.show.director.current)
-    runner.call(lambda: runner.show.director.interrupt())
+    runner.call(lambda: runner.show.control.interrupt())
     assert turn.prompt.language == "ja"
 
 
@@ -212,7 +212,7 @@ def test_overlays_show_captions_and_emotion_and_keep_tokens_out(browser, panel, 
     for page in (captions, status):
         assert "token" not in page.url
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
-    runner.call(lambda: (runner.show.director.clear(), runner.show.director.interrupt()))  # chat replies away
+    runner.call(lambda: (runner.show.control.clear(), runner.show.control.interrupt()))  # chat replies away
     httpx.post(f"{runner.url}/api/emotion", headers={"Authorization": f"Bearer {tokens['mod']}"},
                json={"emotion": "surprise", "intensity": 0.9, "hold_s": 20}).raise_for_status()
     r = httpx.post(f"{runner.url}/api/say", headers={"Authorization": f"Bearer {tokens['mod']}"},
@@ -233,6 +233,6 @@ def test_overlays_show_captions_and_emotion_and_keep_tokens_out(browser, panel, 
         source = page.content()
         for role in ("viewer", "mod", "admin"):
             assert tokens[role] not in source
-    runner.call(lambda: runner.show.director.interrupt())
+    runner.call(lambda: runner.show.control.interrupt())
     captions.close()
     status.close()

@@ -154,7 +154,7 @@ def test_tokens_stay_out_of_logs(http: httpx.Client, tokens: dict[str, str], cap
 def test_a_flood_from_one_token_gets_429_and_the_frame_loop_keeps_time(runner: ShowRunner, tokens: dict[str, str]):
     runner.recorder.wait_frame(90)  # past startup
     late_before = runner.late_frames()
-    frames_before = runner.show.loop.stats.frames
+    frames_before = runner.show.control.status().frames
     host, port = runner.url.removeprefix("http://").split(":")
     proc = subprocess.run(
         [sys.executable, str(HERE / "panel_load.py"), host, port, "/api/whoami", "1000", "3", "10"],
@@ -162,7 +162,7 @@ def test_a_flood_from_one_token_gets_429_and_the_frame_loop_keeps_time(runner: S
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     late_after = runner.late_frames()
-    frames = runner.show.loop.stats.frames - frames_before
+    frames = runner.show.control.status().frames - frames_before
     counts = {int(k): v for k, v in result["counts"].items()}
     print(f"\nflood: {result['sent']} requests at {result['achieved_rate']:.0f}/s -> {counts}; "
           f"p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms; {frames} frames, "

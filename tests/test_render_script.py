@@ -41,7 +41,7 @@ def test_mouth_moves_only_while_speech_is_audible_in_three_languages(tmp_path: P
     ]
     rec = Recorder()
     out = tmp_path / "three.mp4"
-    result = render_script(small_config(), script, out, hooks=[rec])
+    result = render_script(small_config(), script, out, observers=[rec])
     rms = np.array([math.sqrt(float(np.mean(a.astype(np.float64) ** 2))) for a in rec.audio])
     audible = rms > 0.01
     mouth_open = np.array(rec.openness) > 0.08
@@ -59,13 +59,13 @@ def test_interrupt_cuts_at_the_first_frame_boundary_after_t():
     T = 2.21
     cut_frame = math.ceil(T * FPS)  # 67
     base = Recorder()
-    render_script(small_config(), [ScriptLine(t=0.5, say=sentence, lang="en")], None, hooks=[base])
+    render_script(small_config(), [ScriptLine(t=0.5, say=sentence, lang="en")], None, observers=[base])
     rec = Recorder()
     result = render_script(
         small_config(),
         [ScriptLine(t=0.5, say=sentence, lang="en"), ScriptLine(t=T, interrupt=True)],
         None,
-        hooks=[rec],
+        observers=[rec],
     )
     audio = np.concatenate(rec.audio)
     reference = np.concatenate(base.audio)

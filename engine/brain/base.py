@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from engine.lifecycle import Component
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -24,7 +26,7 @@ class HistoryEntry:
     text: str  # for the character: only what viewers actually heard
 
 
-class Brain(Protocol):
+class Brain(Component, Protocol):
     def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
         """Stream reply text; `[joy]`-style tags mark emotions and are never spoken."""
         ...

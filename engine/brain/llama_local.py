@@ -23,6 +23,7 @@ from typing import Any
 from engine.brain.base import HistoryEntry, Prompt
 from engine.brain.openai_compat import BrainError
 from engine.brain.persona import Persona
+from engine.lifecycle import Lifecycle
 
 log = logging.getLogger("stagecast.brain.llama")
 
@@ -64,7 +65,7 @@ def _load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any
         raise BrainError(f"llama brain: cannot load {path}: {exc}") from exc
 
 
-class LlamaLocalBrain:
+class LlamaLocalBrain(Lifecycle):
     """Streams a reply from an in-process llama.cpp model; one generation at a time (the model is not re-entrant)."""
 
     def __init__(

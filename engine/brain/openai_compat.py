@@ -25,6 +25,7 @@ import aiohttp
 
 from engine.brain.base import HistoryEntry, Prompt
 from engine.brain.persona import Persona
+from engine.lifecycle import Lifecycle
 
 log = logging.getLogger("stagecast.brain.openai")
 
@@ -36,7 +37,7 @@ class BrainError(RuntimeError):
     """The brain backend failed (HTTP error, malformed stream, unreachable server); says which and why."""
 
 
-class OpenAICompatBrain:
+class OpenAICompatBrain(Lifecycle):
     """Streams reply text from an OpenAI-compatible server; one aiohttp session per brain (keep-alive)."""
 
     def __init__(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from engine.brain.base import HistoryEntry, Prompt
+from engine.lifecycle import Lifecycle
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ _JA_UNKNOWN = ("メッセージありがとう、{user}さん！", "[fun] おも
 _TABLES = {"en": (_EN, _EN_UNKNOWN), "zh": (_ZH, _ZH_UNKNOWN), "ja": (_JA, _JA_UNKNOWN)}
 
 
-class ScriptedBrain:
+class ScriptedBrain(Lifecycle):
     """Deterministic: the same prompt always gets the same reply (chosen by a stable hash)."""
 
     def __init__(self, name: str = "Aiko", chunk_delay_s: float = 0.0) -> None:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.lifecycle import Component
+
 
 @dataclass(frozen=True)
 class PhonemeMark:
@@ -46,8 +48,9 @@ class VoiceError(RuntimeError):
     """A voice backend cannot run here (missing library, voice or model); the message says why."""
 
 
-class Voice(Protocol):
-    """Blocking synthesis: call from a worker thread, never on the event loop."""
+class Voice(Component, Protocol):
+    """Blocking synthesis: call from a worker thread, never on the event loop. `prewarm` loads the
+    text front-ends and models, so the first reply does not pay for them."""
 
     sample_rate: int
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.lifecycle import Lifecycle
 from engine.voice.aligned import borrow_timings, resample
 from engine.voice.base import Speech, Voice, VoiceError
 
@@ -48,7 +49,7 @@ def _import_xtts() -> tuple[Any, Any]:
     return XttsConfig, Xtts
 
 
-class CoquiXttsVoice:
+class CoquiXttsVoice(Lifecycle):
     """XTTS v2 loaded once; one inference at a time."""
 
     def __init__(

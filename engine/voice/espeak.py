@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.lifecycle import Lifecycle
 from engine.voice.base import PhonemeMark, Speech, VoiceError, WordMark
 from engine.voice.textprep import Span, prepare
 from engine.voice.visemes import viseme_for
@@ -252,7 +253,7 @@ def build_marks(
     return phonemes, words
 
 
-class EspeakVoice:
+class EspeakVoice(Lifecycle):
     """Offline espeak-ng voice for en / zh / ja (plus any espeak voice added via `voices`)."""
 
     def __init__(
@@ -284,7 +285,7 @@ class EspeakVoice:
         phonemes, words = build_marks(events, spans, scale, int(pcm.shape[0]))
         return Speech(text, language, pcm, self.sample_rate, phonemes, words)
 
-    def warmup(self) -> None:
+    def prewarm(self) -> None:
         """Load every voice and text frontend once so the first live sentence is fast."""
         samples = {"en": "Hello.", "zh": "你好。", "ja": "こんにちは。"}
         for language in self.voices:

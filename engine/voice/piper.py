@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.lifecycle import Lifecycle
 from engine.voice.aligned import borrow_timings, resample
 from engine.voice.base import Speech, Voice, VoiceError
 
@@ -58,7 +59,7 @@ def _load(model: Path, config: Path, use_cuda: bool) -> Any:
         raise VoiceError(f"cannot load piper voice {model}: {exc}") from exc
 
 
-class PiperVoice:
+class PiperVoice(Lifecycle):
     """A Piper voice at the show's sample rate, with espeak-borrowed phoneme and word timings."""
 
     def __init__(
@@ -114,6 +115,6 @@ class PiperVoice:
         phonemes, words = borrow_timings(reference, pcm, self.sample_rate)
         return Speech(text, language, pcm, self.sample_rate, phonemes, words)
 
-    def warmup(self) -> None:
+    def prewarm(self) -> None:
         """Run the model once: onnxruntime's first inference is several times slower than later ones."""
         self.synthesize("Hello.", self.languages[0])

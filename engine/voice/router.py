@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.lifecycle import Lifecycle
 from engine.voice.base import Speech, Voice, VoiceError
 
 
-class LanguageRouter:
+class LanguageRouter(Lifecycle):
     """A Voice that delegates by language; every voice must run at the same sample rate."""
 
     def __init__(self, voices: Mapping[str, Voice], default: Voice | None = None) -> None:
@@ -31,8 +32,6 @@ class LanguageRouter:
     def synthesize(self, text: str, language: str) -> Speech:
         return self.voice_for(language).synthesize(text, language)
 
-    def warmup(self) -> None:
+    def prewarm(self) -> None:
         for voice in {id(v): v for v in [*self.voices.values(), self.default] if v is not None}.values():
-            warm = getattr(voice, "warmup", None)
-            if warm is not None:
-                warm()
+            voice.prewarm()

@@ -91,13 +91,12 @@ class ModerationRulesConfig(_Model):
 
 
 class ReplyPolicyConfig(_Model):
-    """Which chat messages the character answers, and when."""
+    """Which chat messages the character answers (the scheduler applies these rules to offered chat;
+    `director.cooldown_s` spaces turns and `director.queue_cap` caps the queue)."""
 
     answer_one_in: int = Field(1, ge=1, description="answer 1 in N regular messages")
-    min_interval_s: float = Field(4.0, ge=0, description="minimum seconds between the starts of two replies")
     paid_first: bool = True
     mention_names: list[str] = Field(default_factory=list, description="extra names that count as a mention")
     mods_first: bool = True
-    queue_cap: int = Field(20, ge=1, description="messages waiting for an answer; the oldest is dropped")
     no_repeat_viewer: bool = True
     max_wait_s: float = Field(120.0, gt=0, description="a waiting message older than this is no longer answered")

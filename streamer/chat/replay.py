@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.clock import StreamClock
 from engine.language import detect_language
-from streamer.chat.base import StreamSleep
 from streamer.events import ChatMessage
 
 log = logging.getLogger("stagecast.chat.replay")
@@ -68,10 +68,10 @@ def read_replay(path: Path) -> list[TimedMessage]:
 
 
 class ReplaySource:
-    def __init__(self, path: Path, sleep_until: StreamSleep, loop: bool = True, loop_gap_s: float = 20.0) -> None:
+    def __init__(self, path: Path, clock: StreamClock, loop: bool = True, loop_gap_s: float = 20.0) -> None:
         self.name = f"replay:{path.name}"
         self.path = path
-        self.sleep_until = sleep_until
+        self.clock = clock
         self.loop = loop
         self.loop_gap_s = loop_gap_s
 
@@ -84,7 +84,7 @@ class ReplaySource:
         round_no = 0
         while True:
             for item in items:
-                await self.sleep_until(offset + item.t)
+                await self.clock.sleep_until(offset + item.t)
                 msg = item.message
                 if round_no:
                     msg = ChatMessage(**{**msg.__dict__, "message_id": f"{msg.message_id}#{round_no}"})

@@ -25,6 +25,8 @@ from av.codec.context import CodecContext
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
+from engine.clock import TimeBase
+
 log = logging.getLogger(__name__)
 
 VIDEO_INDEX = 0
@@ -39,8 +41,7 @@ class EncoderSettings:
 
     width: int = 1280
     height: int = 720
-    fps: int = 30
-    sample_rate: int = 48000
+    timebase: TimeBase = field(default_factory=TimeBase)  # the show's clock: F fps, R Hz, R/F checked there
     video_codec: str = "libx264"
     preset: str = "veryfast"
     tune: str = "zerolatency"
@@ -52,9 +53,17 @@ class EncoderSettings:
     extra_video_options: dict[str, str] = field(default_factory=dict)
 
     @property
+    def fps(self) -> int:
+        return self.timebase.fps
+
+    @property
+    def sample_rate(self) -> int:
+        return self.timebase.sample_rate
+
+    @property
     def samples_per_frame(self) -> int:
         """Audio samples carried by one video frame (S = R / F)."""
-        return self.sample_rate // self.fps
+        return self.timebase.samples_per_frame
 
     @property
     def keyframe_interval(self) -> int:
@@ -62,9 +71,7 @@ class EncoderSettings:
         return max(1, round(self.keyframe_seconds * self.fps))
 
     def validate(self) -> None:
-        """Fail early on settings that would break the exact-sample time model."""
-        if self.sample_rate % self.fps:
-            raise ValueError(f"sample_rate {self.sample_rate} is not a multiple of fps {self.fps}")
+        """Fail early on settings the encoder cannot take (the time base checked its own rule)."""
         if self.width % 2 or self.height % 2:
             raise ValueError("yuv420p needs even width and height")
         if self.audio_channels not in (1, 2):

@@ -4,21 +4,20 @@ nowhere else; a missing key is an error that names the variable, never the value
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from streamer.config import ConfigError, StagecastConfig
 from streamer.outputs.file_sink import SegmentedFileSink
+from streamer.outputs.network_sink import Publish
 from streamer.outputs.rtmp_sink import RtmpSink
+from streamer.outputs.sink import FrameSink, PacketSink
 from streamer.outputs.udp_sink import UdpSink
 from streamer.outputs.vcam_sink import VirtualCameraSink
 
-StatusCallback = Callable[[str, str, str], None]  # (sink name, state, detail)
 
-
-def build_sinks(config: StagecastConfig, on_status: StatusCallback | None = None) -> tuple[list, list]:
-    """(packet sinks, frame sinks) for the config."""
-    sinks: list = []
-    frame_sinks: list = []
+def build_sinks(config: StagecastConfig, publish: Publish | None = None) -> tuple[list[PacketSink], list[FrameSink]]:
+    """(packet sinks, frame sinks) for the config; network sinks publish their link changes."""
+    sinks: list[PacketSink] = []
+    frame_sinks: list[FrameSink] = []
     rec = config.outputs.recording
     if rec.enabled:
         sinks.append(SegmentedFileSink(rec.directory, prefix=rec.prefix, segment_seconds=rec.segment_minutes * 60,
@@ -30,11 +29,9 @@ def build_sinks(config: StagecastConfig, on_status: StatusCallback | None = None
             if not key:
                 raise ConfigError(f"outputs.rtmp[{i}].stream_key_env: environment variable {rtmp.stream_key_env} "
                                   "is not set (export the stream key there, or set stream_key_env: null)")
-        name = f"rtmp{i}"
-        callback = None if on_status is None else (lambda state, detail, name=name: on_status(name, state, detail))
-        sinks.append(RtmpSink(rtmp.url, key, buffer_seconds=rtmp.buffer_seconds, name=name, on_status=callback))
+        sinks.append(RtmpSink(rtmp.url, key, buffer_seconds=rtmp.buffer_seconds, name=f"rtmp{i}", publish=publish))
     for udp in config.outputs.udp:
-        sinks.append(UdpSink(udp.url))
+        sinks.append(UdpSink(udp.url, publish=publish))
     cam = config.outputs.virtual_camera
     if cam.enabled:
         frame_sinks.append(VirtualCameraSink(config.video.width, config.video.height, config.video.fps, cam.device))

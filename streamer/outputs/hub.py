@@ -7,38 +7,30 @@ lateness. A failing sink is logged and disabled; the show goes on with the other
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import queue
 import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Self
 
 import av
 import numpy as np
 
-from .encoder import AVEncoder, EncoderSettings
-from .sink_runner import SinkRunner, SinkStatus, StatusListener
+from engine.lifecycle import Lifecycle
 
-log = logging.getLogger(__name__)
+from .encoder import AVEncoder, EncoderSettings
+from .sink import FrameSink, LinkedSink, PacketSink
+from .sink_runner import Publish, SinkRunner, SinkStatus
+
+log = logging.getLogger("stagecast.outputs.hub")
 
 _STOP = object()
-
-
-@runtime_checkable
-class PacketSink(Protocol):
-    """What the hub needs from an output. ``name`` and ``start`` are optional."""
-
-    def start(self, encoder: AVEncoder) -> None:
-        """Called once on the hub thread before the first packet; create streams lazily here."""
-
-    def write(self, packet: av.Packet) -> None:
-        """Consume one packet. Must not mutate it (clone first: other sinks share it)."""
-
-    def close(self) -> None:
-        """Finalize output; called once on the hub thread when the hub closes."""
 
 
 @dataclass
@@ -55,18 +47,7 @@ class HubStats:
     sinks: dict[str, SinkStatus] = field(default_factory=dict)
 
 
-@runtime_checkable
-class FrameSink(Protocol):
-    """An output that wants pictures, not packets (virtual camera, preview)."""
-
-    def write_frame(self, n: int, rgb: np.ndarray) -> None:
-        """Consume frame ``n`` on the hub thread, before it is encoded. Must not keep ``rgb``."""
-
-    def close(self) -> None:
-        """Release the device; called once on the hub thread when the hub closes."""
-
-
-class OutputHub:
+class OutputHub(Lifecycle):
     """Owns one :class:`AVEncoder` on its own thread and feeds its packets to ``sinks``.
 
     ``frame_sinks`` get each raw RGB frame (same thread, same disable-on-error policy) so a
@@ -76,28 +57,28 @@ class OutputHub:
     def __init__(
         self,
         settings: EncoderSettings,
-        sinks: list[Any],
+        sinks: Sequence[PacketSink],
         queue_frames: int = 8,
         copy_frames: bool = True,
-        frame_sinks: list[Any] | None = None,
-        on_sink_status: StatusListener | None = None,
+        frame_sinks: Sequence[FrameSink] = (),
+        publish: Publish | None = None,
     ) -> None:
         # Build the encoder here so bad settings fail in the caller, not silently on the thread.
         self.settings = settings
         self.encoder = AVEncoder(settings)
         self._copy = copy_frames
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_frames))
-        self._sinks: list[tuple[Any, SinkStatus]] = []
-        self._frame_sinks: list[tuple[Any, SinkStatus]] = []
+        self._sinks: list[tuple[PacketSink, SinkStatus]] = []
+        self._frame_sinks: list[tuple[FrameSink, SinkStatus]] = []
         names: set[str] = set()
-        for target, items in ((self._sinks, sinks), (self._frame_sinks, frame_sinks or [])):
+        for target, items in ((self._sinks, sinks), (self._frame_sinks, frame_sinks)):
             for i, sink in enumerate(items):
-                name = str(getattr(sink, "name", None) or type(sink).__name__)
+                name = sink.name
                 if name in names:
                     name = f"{name}#{i}"
                 names.add(name)
                 target.append((sink, SinkStatus(name)))
-        self._on_sink_status = on_sink_status
+        self._publish = publish
         self._runners: list[SinkRunner] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -107,13 +88,30 @@ class OutputHub:
         self._ema_ms = 0.0
         self._recent_ms: deque[float] = deque(maxlen=120)
         self._thread = threading.Thread(target=self._run, name="stagecast-output-hub", daemon=True)
-        self._thread.start()
+
+    def open(self) -> None:
+        """Start the encoder thread (the sinks start on their own threads with the first packet)."""
+        if not self._thread.is_alive() and not self._closed:
+            self._thread.start()
+
+    async def start(self) -> None:
+        self.open()
+
+    async def aclose(self) -> None:
+        """Drain, flush and close every sink, off the event loop."""
+        await asyncio.to_thread(self.close)
+
+    def links(self) -> dict[str, dict[str, Any]]:
+        """The network link of every sink that has one (state, reconnects, packets sent and dropped)."""
+        return {st.name: dataclasses.asdict(sink.status()) for sink, st in self._sinks if isinstance(sink, LinkedSink)}
 
     # -- caller side -----------------------------------------------------------------------------
     def submit(self, n: int, rgb: np.ndarray, audio: np.ndarray) -> None:
         """Queue frame ``n`` for encoding; blocks while the queue is full (backpressure)."""
         if self._closed:
             raise RuntimeError("OutputHub is closed")
+        if self._thread.ident is None:
+            raise RuntimeError("OutputHub is not open: call open() (or use it as a context manager) first")
         if self._copy:
             rgb = np.array(rgb, copy=True)
             audio = np.array(audio, dtype=np.float32, copy=True)
@@ -126,6 +124,8 @@ class OutputHub:
             if self._closed:
                 return
             self._closed = True
+        if self._thread.ident is None:  # never opened: nothing to drain
+            return
         if self._thread.is_alive():
             self._queue.put(_STOP)
         self._thread.join(timeout)
@@ -133,6 +133,7 @@ class OutputHub:
             log.error("output hub: worker did not finish within %.1fs", timeout or 0.0)
 
     def __enter__(self) -> Self:
+        self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -160,7 +161,7 @@ class OutputHub:
     # -- worker side -----------------------------------------------------------------------------
     def _run(self) -> None:
         # each packet sink gets its own thread: a slow or failing one never holds up the others
-        self._runners = [SinkRunner(sink, st, self.encoder, on_status=self._on_sink_status) for sink, st in self._sinks]
+        self._runners = [SinkRunner(sink, st, self.encoder, publish=self._publish) for sink, st in self._sinks]
         try:
             while True:
                 item = self._queue.get()
@@ -199,7 +200,7 @@ class OutputHub:
             for runner in self._runners:
                 runner.put(packet)
 
-    def _call(self, sink: Any, st: SinkStatus, method: str, *args: Any) -> bool:
+    def _call(self, sink: FrameSink, st: SinkStatus, method: str, *args: Any) -> bool:
         """Invoke a sink method; on error log it, disable the sink and report False."""
         try:
             getattr(sink, method)(*args)

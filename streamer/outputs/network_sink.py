@@ -23,12 +23,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 
+from streamer.events import SinkChanged
+
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder, clone_packet
 
 log = logging.getLogger(__name__)
 
-StatusCallback = Callable[[str, str], None]
-"""``on_status(state, detail)``; ``detail`` is a masked error message or ``""``."""
+Publish = Callable[[object], None]
+"""The show's EventBus.publish: link changes go out as SinkChanged (detail masked, never a secret)."""
 
 CONNECTING, LIVE, RECONNECTING, CLOSED = "connecting", "live", "reconnecting", "closed"
 
@@ -113,7 +115,7 @@ class ThreadedMuxSink:
         buffer_seconds: float = 10.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
-        on_status: StatusCallback | None = None,
+        publish: Publish | None = None,
         drain_seconds: float = 5.0,
     ) -> None:
         if buffer_seconds <= 0:
@@ -123,7 +125,7 @@ class ThreadedMuxSink:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.drain_seconds = drain_seconds
-        self.on_status = on_status
+        self.publish = publish
         self._encoder: AVEncoder | None = None
         self._buf: deque[av.Packet] = deque()
         self._cond = threading.Condition()
@@ -206,11 +208,8 @@ class ThreadedMuxSink:
                 self._status.reconnects += 1
         if changed:
             log.info("%s: %s%s", self.name, state, f" ({error})" if error else "")
-            if self.on_status is not None:
-                try:
-                    self.on_status(state, error)
-                except Exception:
-                    log.exception("%s: on_status callback failed", self.name)
+            if self.publish is not None:
+                self.publish(SinkChanged(self.name, state, error))
 
     def _run(self) -> None:
         assert self._encoder is not None

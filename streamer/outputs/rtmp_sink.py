@@ -29,7 +29,7 @@ from pathlib import Path
 import av
 
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
-from .network_sink import StatusCallback, ThreadedMuxSink, mask_url
+from .network_sink import Publish, ThreadedMuxSink, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class RtmpSink(ThreadedMuxSink):
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         name: str | None = None,
-        on_status: StatusCallback | None = None,
+        publish: Publish | None = None,
         stall_seconds: float = 5.0,
         connect_timeout: float = 10.0,
         drain_seconds: float = 5.0,
@@ -170,7 +170,7 @@ class RtmpSink(ThreadedMuxSink):
         self.stall_seconds = stall_seconds
         self.connect_timeout = connect_timeout
         super().__init__(name or f"rtmp:{self.masked_url}", buffer_seconds, backoff_initial, backoff_max,
-                         on_status, drain_seconds)
+                         publish, drain_seconds)
 
     @property
     def masked_url(self) -> str:

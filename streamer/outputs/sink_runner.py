@@ -3,7 +3,7 @@
 The hub hands every packet to each runner without waiting. A runner whose sink falls behind drops
 packets (and then waits for the next keyframe, so the output stays decodable); a sink that raises
 is closed and started again after an exponential backoff, resuming on a keyframe. Status changes
-are reported so the show can raise Health events.
+are published as SinkChanged events.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from typing import Any
 
 import av
 
+from streamer.events import SinkChanged
+
 from .encoder import VIDEO_INDEX, AVEncoder
+from .sink import PacketSink
 
 log = logging.getLogger(__name__)
 _STOP = object()
 
-StatusListener = Callable[[str, str, str], None]  # (sink name, state, detail)
+Publish = Callable[[object], None]  # the show's EventBus.publish
 
 
 @dataclass
@@ -39,9 +42,9 @@ class SinkStatus:
 
 
 class SinkRunner:
-    def __init__(self, sink: Any, status: SinkStatus, encoder: AVEncoder, max_queue: int = 900,
+    def __init__(self, sink: PacketSink, status: SinkStatus, encoder: AVEncoder, max_queue: int = 900,
                  backoff_initial: float = 1.0, backoff_max: float = 60.0,
-                 on_status: StatusListener | None = None, stall_s: float = 2.0) -> None:
+                 publish: Publish | None = None, stall_s: float = 2.0) -> None:
         self.sink = sink
         self.stall_s = stall_s
         self._busy_since: float | None = None
@@ -49,7 +52,7 @@ class SinkRunner:
         self.encoder = encoder
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self.on_status = on_status
+        self.publish = publish
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._need_keyframe = False
         self._backoff = backoff_initial
@@ -86,16 +89,12 @@ class SinkRunner:
             return
         self.status.state = state
         self.status.error = detail or None
-        if self.on_status is not None:
-            try:
-                self.on_status(self.status.name, state, detail)
-            except Exception:
-                log.exception("status listener failed")
+        if self.publish is not None:
+            self.publish(SinkChanged(self.status.name, state, detail))
 
     def _start(self) -> bool:
         try:
-            if hasattr(self.sink, "start"):
-                self.sink.start(self.encoder)
+            self.sink.start(self.encoder)
         except Exception as exc:
             self._failed("start", exc)
             return False

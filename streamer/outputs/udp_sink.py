@@ -14,7 +14,7 @@ import logging
 import av
 
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
-from .network_sink import StatusCallback, ThreadedMuxSink, ffmpeg_protocols, mask_url
+from .network_sink import Publish, ThreadedMuxSink, ffmpeg_protocols, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class UdpSink(ThreadedMuxSink):
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         name: str | None = None,
-        on_status: StatusCallback | None = None,
+        publish: Publish | None = None,
     ) -> None:
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme not in ("udp", "srt"):
@@ -77,7 +77,7 @@ class UdpSink(ThreadedMuxSink):
             url += ("&" if "?" in url else "?") + "pkt_size=1316"
         self.url = url
         super().__init__(name or f"{scheme}:{mask_url(url)}", buffer_seconds, backoff_initial, backoff_max,
-                         on_status, drain_seconds=1.0)
+                         publish, drain_seconds=1.0)
 
     def _connect(self, encoder: AVEncoder) -> _TsConnection:
         return _TsConnection(encoder, self.url)

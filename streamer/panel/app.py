@@ -26,8 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.events import EmotionCue
 from engine.state import EMOTIONS
+from streamer.control import ActionError
+from streamer.metrics import CONTENT_TYPE, render_metrics
+from streamer.panel.actions import PanelActions
 from streamer.panel.auth import Authenticator, Principal, bearer
-from streamer.panel.control import ActionError, ShowControl
 from streamer.panel.live import TOPICS, Client, LiveFeed
 from streamer.panel.settings import REPO_ROOT, PanelConfig
 from streamer.panel.store import AsyncPanelStore, Ban
@@ -143,12 +145,12 @@ class ApiGate:
 class Panel:
     """Everything the routes need, in one place."""
 
-    def __init__(self, settings: PanelConfig, store: AsyncPanelStore, auth: Authenticator, control: ShowControl,
+    def __init__(self, settings: PanelConfig, store: AsyncPanelStore, auth: Authenticator, actions: PanelActions,
                  feed: LiveFeed) -> None:
         self.settings = settings
         self.store = store
         self.auth = auth
-        self.control = control
+        self.actions = actions
         self.feed = feed
 
     async def record(self, who: Principal, action: str, params: dict[str, Any], status: int, result: Any) -> None:
@@ -203,7 +205,7 @@ def create_app(panel: Panel) -> FastAPI:
     app.state.panel = panel
     app.add_middleware(ApiGate, auth=panel.auth)
 
-    control = panel.control
+    actions = panel.actions
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,7 +239,7 @@ def create_app(panel: Panel) -> FastAPI:
 
     @app.get("/api/chat")
     async def chat(who: Viewer, limit: int = 100) -> dict[str, Any]:
-        return {"items": control.chat(max(1, min(limit, 200)))}
+        return {"items": panel.feed.chat_history(max(1, min(limit, 200)))}
 
     @app.get("/api/audit")
     async def audit(who: Mod, limit: int = 100, before: int | None = None) -> dict[str, Any]:
@@ -254,48 +256,46 @@ def create_app(panel: Panel) -> FastAPI:
     @app.get("/api/metrics")
     async def metrics(who: Viewer) -> Response:
         """Prometheus exposition (scrape with `authorization: {credentials: <viewer token>}`)."""
-        from streamer.metrics import CONTENT_TYPE, render_metrics
-
-        return Response(render_metrics(control.show), media_type=CONTENT_TYPE)
+        return Response(render_metrics(actions.control.status()), media_type=CONTENT_TYPE)
 
     @app.get("/api/banned-words")
     async def banned_words(who: Mod) -> dict[str, Any]:
-        return {"banned_words": control.banned_words}
+        return {"banned_words": actions.control.banned_words}
 
     # ----- mod actions -------------------------------------------------------------------------------------
     @app.post("/api/interrupt")
     async def interrupt(who: Mod) -> JSONResponse:
-        return await panel.act(who, "interrupt", {}, control.interrupt)
+        return await panel.act(who, "interrupt", {}, actions.interrupt)
 
     @app.post("/api/say")
     async def say(body: SayIn, who: Mod) -> JSONResponse:
         cue = body.emotion.cue() if body.emotion else None
-        return await panel.act(who, "say", body.model_dump(), lambda: control.say(body.text, body.language, cue))
+        return await panel.act(who, "say", body.model_dump(), lambda: actions.say(body.text, body.language, cue))
 
     @app.post("/api/emotion")
     async def emotion(body: EmotionIn, who: Mod) -> JSONResponse:
-        return await panel.act(who, "emotion", body.model_dump(), lambda: control.emotion(body.cue()))
+        return await panel.act(who, "emotion", body.model_dump(), lambda: actions.emotion(body.cue()))
 
     @app.post("/api/pause")
     async def pause(who: Mod) -> JSONResponse:
-        return await panel.act(who, "pause", {}, control.pause)
+        return await panel.act(who, "pause", {}, actions.pause)
 
     @app.post("/api/resume")
     async def resume(who: Mod) -> JSONResponse:
-        return await panel.act(who, "resume", {}, control.resume)
+        return await panel.act(who, "resume", {}, actions.resume)
 
     @app.post("/api/skip")
     async def skip(who: Mod) -> JSONResponse:
-        return await panel.act(who, "skip", {}, control.skip)
+        return await panel.act(who, "skip", {}, actions.skip)
 
     @app.post("/api/clear")
     async def clear(who: Mod) -> JSONResponse:
-        return await panel.act(who, "clear", {}, control.clear)
+        return await panel.act(who, "clear", {}, actions.clear)
 
     @app.post("/api/timeout")
     async def timeout(body: TimeoutIn, who: Mod) -> JSONResponse:
         async def run() -> dict[str, Any]:
-            result = control.timeout(body.user, body.seconds, body.reason)
+            result = actions.timeout(body.user, body.seconds, body.reason)
             await panel.store.put_ban(Ban(body.user, result["until"], who.name, body.reason))
             return result
 
@@ -305,7 +305,7 @@ def create_app(panel: Panel) -> FastAPI:
     @app.post("/api/ban")
     async def ban(body: BanIn, who: Admin) -> JSONResponse:
         async def run() -> dict[str, Any]:
-            result = control.ban(body.user, body.reason)
+            result = actions.ban(body.user, body.reason)
             await panel.store.put_ban(Ban(body.user, None, who.name, body.reason))
             return result
 
@@ -314,7 +314,7 @@ def create_app(panel: Panel) -> FastAPI:
     @app.post("/api/unban")
     async def unban(body: UserIn, who: Admin) -> JSONResponse:
         async def run() -> dict[str, Any]:
-            result = control.unban(body.user)
+            result = actions.unban(body.user)
             await panel.store.delete_ban(body.user)
             return result
 
@@ -322,7 +322,7 @@ def create_app(panel: Panel) -> FastAPI:
 
     @app.put("/api/banned-words")
     async def set_banned_words(body: BannedWordsIn, who: Admin) -> JSONResponse:
-        return await panel.act(who, "banned-words", body.model_dump(), lambda: control.set_banned_words(body.words))
+        return await panel.act(who, "banned-words", body.model_dump(), lambda: actions.set_banned_words(body.words))
 
     @app.post("/api/reload")
     async def reload(who: Admin) -> JSONResponse:
@@ -336,13 +336,13 @@ def create_app(panel: Panel) -> FastAPI:
                 config = await asyncio.to_thread(load_config, path)
             except ConfigError as exc:
                 raise ActionError(str(exc)) from None
-            return control.apply_config(config)
+            return actions.apply_config(config)
 
         return await panel.act(who, "reload", {}, run)
 
     @app.post("/api/stop")
     async def stop(who: Admin) -> JSONResponse:
-        return await panel.act(who, "stop", {}, control.stop)
+        return await panel.act(who, "stop", {}, actions.stop)
 
     # ----- live ---------------------------------------------------------------------------------------------
     @app.websocket("/ws")
@@ -384,7 +384,7 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
         await ws.send_json({"type": "hello", "name": who.name, "role": who.role, "topics": sorted(topics)})
         await ws.send_json(panel.feed.status())
         await ws.send_json(panel.feed.emotion_message())
-        await ws.send_json({"type": "chat_history", "items": panel.control.chat(50)})
+        await ws.send_json({"type": "chat_history", "items": panel.feed.chat_history(50)})
         tasks = [asyncio.create_task(_pump_out(ws, client)), asyncio.create_task(_pump_in(panel, ws, client)),
                  asyncio.create_task(_guard(panel, client)), asyncio.create_task(client.closed.wait())]
         try:

@@ -1,4 +1,5 @@
-"""Start the panel inside a running show: `handle = await start_panel(show, config.panel)`.
+"""The panel as an attachment of a show: `Show(config, attachments=[PanelAttachment(config.panel)])`,
+or `handle = await start_panel(control, settings)` inside a running show.
 
 uvicorn serves on the show's own event loop as a task. It must not take SIGINT/SIGTERM: the show
 installs its handlers with `loop.add_signal_handler`, and uvicorn's `Server.serve()` would replace
@@ -14,21 +15,19 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 import uvicorn
 
+from streamer.control import ShowControl
+from streamer.panel.actions import PanelActions
 from streamer.panel.app import Panel, create_app
 from streamer.panel.auth import Authenticator
-from streamer.panel.control import ShowControl, UserBlocks
 from streamer.panel.live import LiveFeed
 from streamer.panel.settings import PanelConfig, resolve_db_path
 from streamer.panel.store import AsyncPanelStore
-
-if TYPE_CHECKING:
-    from streamer.show import Show
 
 log = logging.getLogger("stagecast.panel")
 
@@ -55,7 +54,6 @@ class PanelHandle:
     panel: Panel
     server: EmbeddedServer
     task: asyncio.Task[None]
-    _restore: list[Any] = field(default_factory=list)
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop serving (open WebSockets get 1012 from uvicorn), detach from the show, close the DB."""
@@ -65,16 +63,16 @@ class PanelHandle:
             client.close_code = 1001
             client.closed.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self.task)
         except TimeoutError:
-            log.warning("panel server did not stop in %.0f s; forcing it", timeout_s)
+            log.warning("panel server did not stop in %.1f s; forcing it", timeout_s)
             self.server.force_exit = True
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self.task, 2.0)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self.task
         finally:
-            for undo in self._restore:
-                undo()
             await self.panel.feed.close()
             await self.panel.store.close()
         log.info("panel stopped")
@@ -96,18 +94,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _tap_chat(show: Show, feed: LiveFeed) -> Any:
-    """Tell the panel about every chat decision; returns the undo."""
-    show.chat_listeners.append(feed.on_chat)
-
-    def undo() -> None:
-        with contextlib.suppress(ValueError):
-            show.chat_listeners.remove(feed.on_chat)
-
-    return undo
-
-
-async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
+async def start_panel(control: ShowControl, settings: PanelConfig) -> PanelHandle:
     """Open the database, attach to the show and serve. Call from inside the show's event loop."""
     try:
         db_path = resolve_db_path(settings.db_path)
@@ -123,12 +110,13 @@ async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
     try:
         sock = _bind(settings.host, settings.port)
         auth = Authenticator(store, settings.rate_per_s, settings.burst, recheck_s=settings.token_recheck_s)
-        blocks = UserBlocks(show.parts.moderator)
-        for ban in await store.bans():
-            blocks.restore(ban.user, ban.until, ban.reason)
-        control = ShowControl(show, blocks)
-        feed = LiveFeed(show, control, settings)
-        panel = Panel(settings, store, auth, control, feed)
+        for ban in await store.bans():  # persisted blocks: bans, and timeouts that have time left
+            if ban.until is None:
+                control.ban(ban.user, ban.reason)
+            elif ban.until > time.time():
+                control.timeout(ban.user, ban.until - time.time(), ban.reason)
+        feed = LiveFeed(control, settings)
+        panel = Panel(settings, store, auth, PanelActions(control), feed)
         app = create_app(panel)
         config = uvicorn.Config(
             app,
@@ -150,7 +138,6 @@ async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
         await store.close()
         raise
     feed.start()
-    undo_chat = _tap_chat(show, feed)
     port = sock.getsockname()[1]
 
     async def serve() -> None:
@@ -165,4 +152,22 @@ async def start_panel(show: Show, settings: PanelConfig) -> PanelHandle:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     url = f"http://{host}:{port}/"
     log.info("moderator panel: %s (overlays under %soverlays/)", url, url)
-    return PanelHandle(url, port, panel, server, task, [undo_chat])
+    return PanelHandle(url, port, panel, server, task)
+
+
+class PanelAttachment:
+    """The moderator panel, started with the show and stopped before it."""
+
+    name = "panel"
+
+    def __init__(self, settings: PanelConfig) -> None:
+        self.settings = settings
+        self.handle: PanelHandle | None = None
+
+    async def start(self, control: ShowControl) -> None:
+        self.handle = await start_panel(control, self.settings)
+
+    async def aclose(self) -> None:
+        if self.handle is not None:
+            await self.handle.close(timeout_s=1.0)
+            self.handle = None

@@ -1,0 +1,71 @@
+"""The panel's JSON: the show's typed status and events turned into what the page and overlays read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from engine.state import EMOTIONS
+from streamer.control import ShowStatus, TurnView
+from streamer.events import ChatDecided
+
+
+def turn_json(turn: TurnView) -> dict[str, Any]:
+    return {"id": turn.id, "priority": turn.priority, "user": turn.user, "text": turn.text,
+            "language": turn.language, "status": turn.status, "waiting_s": turn.waiting_s}
+
+
+def chat_json(item: ChatDecided) -> dict[str, Any]:
+    message, decision = item.message, item.decision
+    return {
+        "platform": message.platform,
+        "user": message.user_name,
+        "user_key": message.user_key,
+        "text": message.text[:500],
+        "ts": message.timestamp,
+        "accepted": decision.accepted,
+        "rule": decision.rule,
+        "detail": decision.detail[:200],
+        "paid": message.amount,
+        "currency": message.currency,
+    }
+
+
+def speech_json(status: ShowStatus, word: tuple[int, int] | None) -> dict[str, Any] | None:
+    """The turn on air with its sentences, and which word of which sentence is being heard."""
+    if status.current is None:
+        return None
+    speeches = [{"id": s.id, "text": s.text, "language": s.language, "words": list(s.words),
+                 "current": word[1] if word is not None and word[0] == s.id else None} for s in status.speeches]
+    return {**turn_json(status.current), "played_text": status.current.played_text, "speeches": speeches}
+
+
+def status_json(status: ShowStatus, word: tuple[int, int] | None, emotions: list[float],
+                extra: dict[str, Any]) -> dict[str, Any]:
+    enc = status.encoder
+    return {
+        "type": "status",
+        "ts": status.ts,
+        "mode": status.mode,
+        "video": {"width": status.width, "height": status.height, "fps": status.fps},
+        "frames": status.frames,
+        "stream_s": status.stream_s,
+        "late_frames": status.late_frames,
+        "render_errors": status.render_errors,
+        "frame_ms": status.frame_ms,
+        "encoder": {"frames_encoded": enc.frames_encoded, "errors": enc.errors, "ms_median": enc.ms_median,
+                    "ms_ema": enc.ms_ema, "queue": f"{enc.queue_depth}/{enc.queue_capacity}"},
+        "sinks": [dataclasses.asdict(s) for s in status.sinks],
+        "chat_sources": list(status.chat_sources),
+        "health": {name: {"status": h.status.value, "detail": h.detail} for name, h in status.health.items()},
+        "paused": status.paused,
+        "speech": speech_json(status, word),
+        "queue": [turn_json(t) for t in status.queue],
+        "recent_turns": [{"id": t.id, "status": t.status, "played_text": t.played_text} for t in status.recent_turns],
+        "dropped_turns": status.dropped_turns,
+        "emotions": dict(zip(EMOTIONS, (round(e, 2) for e in emotions), strict=True)),
+        "banned_words": list(status.banned_words),
+        "blocked_users": [{"user": b.user, "until": b.until, "kind": "ban" if b.until is None else "timeout"}
+                          for b in status.blocked],
+        **extra,
+    }
