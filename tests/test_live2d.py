@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from benchmarks.live2d_model import EXPRESSIONS, ModelUnavailable, fetch_model
-from engine.render.live2d import (
+from engine.render.live2d.renderer import (
     CHANNELS,
     Live2DError,
     Live2DRenderer,

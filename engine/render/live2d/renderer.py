@@ -4,7 +4,7 @@ Cubism 3/4/5 (`.model3.json`) and Cubism 2 (`.model.json`) models are drawn by t
 `live2d-py` package (`pip install 'stagecast[live2d]'`) in headless OpenGL: EGL with no display
 through Mesa (llvmpipe on a CPU, the GPU driver where there is one).
 
-All GL work happens in one child process (`live2d_worker.py`) that imports `live2d` before
+All GL work happens in one child process (`worker.py`) that imports `live2d` before
 anything touches GL, which is what live2d-py needs; a model that crashes the Cubism core kills
 that process, not the show, and the error names the file. `render()` sends per-frame Cubism
 parameter values to it and waits for the pixels, which come back through shared memory.
@@ -38,7 +38,7 @@ import torch
 
 from engine.state import EMOTIONS, IDX, P, mouth_openness
 
-WORKER = Path(__file__).with_name("live2d_worker.py")
+WORKER = Path(__file__).with_name("worker.py")
 
 # channel -> (candidate parameter ids, first present wins; Cubism 3+ first, then Cubism 2 names)
 CHANNELS: dict[str, tuple[str, ...]] = {

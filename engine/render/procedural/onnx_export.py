@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from engine.render.look import CharacterLook
-from engine.render.procedural import ProceduralCharacter
+from engine.render.procedural.character import ProceduralCharacter
+from engine.render.procedural.look import CharacterLook
 from engine.state import P, neutral_state
 
 log = logging.getLogger(__name__)

@@ -22,17 +22,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from engine.render.look import CharacterLook
-from engine.render.onnx_export import cache_dir
+from engine.render.procedural.look import CharacterLook
+from engine.render.procedural.onnx_export import cache_dir
 
 if TYPE_CHECKING:
-    from engine.render.procedural import ProceduralRenderer
+    from engine.render.procedural.renderer import ProceduralRenderer
 
 log = logging.getLogger(__name__)
 
-_RENDER = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent
 # the procedural renderer's code: a change to any of these means a new program
-_SOURCES = ("procedural.py", "_procedural_*.py", "_canvas_ops.py", "_frame_pool.py", "look.py", "../state.py")
+_SOURCES = ("character.py", "renderer.py", "layout.py", "parts.py", "region.py", "expression.py", "palette.py",
+            "canvas_ops.py", "frame_pool.py", "look.py", "../../state.py")
 
 
 def inductor_cache_dir() -> Path:
@@ -50,7 +51,7 @@ def use_persistent_inductor_cache() -> Path:
 def program_key(width: int, height: int, look: CharacterLook, threads: int | None = None) -> str:
     """What a built program depends on; any change means the next build starts cold."""
     code = hashlib.sha256()
-    for path in sorted(p for pattern in _SOURCES for p in _RENDER.glob(pattern)):
+    for path in sorted(p for pattern in _SOURCES for p in _HERE.glob(pattern)):
         code.update(path.name.encode() + b"\0" + path.read_bytes())
     blob = json.dumps({
         "size": [width, height],
@@ -87,7 +88,7 @@ def mark_prepared(key: str, width: int, height: int, build_s: float) -> Path:
 
 def build_compiled(width: int, height: int, look: CharacterLook | None, key: str | None = None) -> ProceduralRenderer:
     """Build the compiled renderer (blocking: seconds from the cache, about a minute cold) and record it."""
-    from engine.render.procedural import ProceduralRenderer
+    from engine.render.procedural.renderer import ProceduralRenderer
 
     look = look or CharacterLook()
     key = key or program_key(width, height, look)

@@ -1,6 +1,6 @@
 """The Live2D GL worker: a child process that owns the only OpenGL context Live2D ever sees.
 
-Run as a script (`python live2d_worker.py`), never imported by the show: it imports only the
+Run as a script (`python -P worker.py`), never imported by the show: it imports only the
 standard library, numpy, live2d-py and PyOpenGL, in that order, so nothing can load GL before
 `live2d` (loading GL first makes `LoadModelJson` abort with `std::bad_alloc`). That ordering lives
 in `_import_gl()` and nowhere else. A process rather than a thread also means a model that makes
@@ -21,9 +21,11 @@ from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
 
-# This folder holds our own live2d.py; it must never shadow the live2d-py package (the parent also passes -P).
+# The folder above this one holds our own `live2d` package; neither folder may shadow the live2d-py package
+# (the parent also passes -P, so the script's folder is not on the path to begin with).
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+_OURS = {_HERE, os.path.dirname(_HERE)}
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in _OURS]
 
 EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
 SET, ADD, MULT = "set", "add", "mult"

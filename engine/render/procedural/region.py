@@ -1,7 +1,7 @@
 """Where a moving part of the procedural character sits this frame, and how its pixels move.
 
-Split from `procedural` so that the module keeps to the drawing program; the three ways to move
-pixels (index ops, narrow views, opaque canvas ops) are one concern.
+The three ways to move pixels (index ops, narrow views, opaque canvas ops) are one concern, kept
+here so that `character` keeps to the drawing program.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from engine.render import _canvas_ops as canvas_ops
+from engine.render.procedural import canvas_ops
 
 
 class Region(NamedTuple):
@@ -26,7 +26,7 @@ class Region(NamedTuple):
       `torch.jit.trace`: `narrow` takes its start as a 0-dim tensor, so the traced program moves
       each box to wherever that frame's state puts it);
     * "ops": slices at offsets read as integers inside the compiled graph, written back through
-      the opaque `stagecast::paste` op (the torch.compile program, see `_canvas_ops`).
+      the opaque `stagecast::paste` op (the torch.compile program, see `canvas_ops`).
 
     All three copy the same values.
     """
