@@ -119,7 +119,7 @@ def test_auto_uses_the_compiled_program_only_once_it_was_built_here(
 @pytest.mark.slow
 @pytest.mark.integration
 def test_stagecast_prepare_builds_the_compiled_program_that_auto_then_uses(tmp_path: Path) -> None:
-    from engine.render.procedural.compiled_cache import inductor_cache_dir
+    from engine.render.procedural.cache_dirs import inductor_cache_dir
 
     config = tmp_path / "small.yaml"
     config.write_text("video: {width: 160, height: 120, fps: 30}\n")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from engine.render.procedural.cache_dirs import use_persistent_inductor_cache
 from engine.render.procedural.character import ProceduralCharacter
 from engine.render.procedural.frame_pool import FramePool
 from engine.render.procedural.look import CharacterLook
@@ -54,8 +55,6 @@ class ProceduralRenderer:
             raise ValueError(f"unknown program {program!r}; known: {', '.join(PROGRAMS)}")
         if program == "inductor":
             _check_inductor(device)
-            from engine.render.procedural.compiled_cache import use_persistent_inductor_cache
-
             use_persistent_inductor_cache()  # builds survive a reboot (inductor's default is /tmp)
         if tune_malloc:
             tune_glibc_malloc()
