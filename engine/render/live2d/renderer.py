@@ -112,7 +112,7 @@ class Live2DRenderer:
         self._previous = np.zeros(len(EMOTIONS), dtype=np.float32)
         self.last_worker_s = self.last_worker_cpu_s = 0.0  # wall and CPU (all threads) the last batch took
         bg = tuple(c / 255.0 for c in settings.background)
-        self._worker = WorkerProcess(str(self.files.settings), timeout_s)
+        self._worker: WorkerProcess | None = WorkerProcess(str(self.files.settings), timeout_s)
         try:
             self.info: dict[str, Any] = self._load({
                 "model": str(self.files.settings), "width": width, "height": height, "background": bg,
@@ -125,9 +125,15 @@ class Live2DRenderer:
             self.close()
             raise
 
+    def _call(self, *msg: Any) -> Any:
+        """One call to the GL worker, which a closed renderer no longer has."""
+        if self._worker is None:
+            raise Live2DError(f"{self.files.settings}: the renderer is closed")
+        return self._worker.call(*msg)
+
     def _load(self, cfg: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self._worker.call("init", cfg)
+            return self._call("init", cfg)
         except Live2DError as exc:
             if "crashed" not in str(exc):
                 raise
@@ -205,7 +211,7 @@ class Live2DRenderer:
             raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
         batch = states.detach().to("cpu", torch.float32).numpy()
         shm = self._buffer(len(batch))
-        reply = self._worker.call("render", shm.name, [self.frame_request(s) for s in batch])
+        reply = self._call("render", shm.name, [self.frame_request(s) for s in batch])
         self.last_worker_s, self.last_worker_cpu_s = float(reply["seconds"]), float(reply["cpu_seconds"])
         out = torch.empty((len(batch), self.height, self.width, 3), dtype=torch.uint8)
         rgb = np.ndarray((len(batch), self.height, self.width, 3), np.uint8, shm.buf)

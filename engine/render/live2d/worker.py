@@ -274,7 +274,7 @@ class Worker:
         self.target = GLTarget(EGL, GL, self.width, self.height)
         live2d.init()
         live2d.glInit()
-        self.model = None
+        self.model: Any | None = None  # a live2d.Model once loaded (live2d-py has no type hints)
         if cfg.get("model"):
             self.load(cfg)
 
@@ -302,10 +302,16 @@ class Worker:
         if self.shaders is not None:
             self._choose_shader()
 
+    def _loaded(self) -> Any:
+        """The model; drawing before `load` is the parent's mistake, reported back as an error."""
+        if self.model is None:
+            raise RuntimeError("render before a model was loaded")
+        return self.model
+
     def _redraw(self, out: Any) -> None:
         """Draw the model as it stands (parameters already applied) and read it back."""
         self.target.begin(self.background)
-        self.model.Draw()
+        self._loaded().Draw()
         self.target.read(out)
 
     def _choose_shader(self) -> None:
@@ -345,7 +351,7 @@ class Worker:
 
     def draw(self, frame: dict[str, Any], out: Any) -> None:
         """One frame: baseline, our parameters, expressions on top, physics and pose, draw, read back."""
-        m = self.model
+        m = self._loaded()
         m.LoadParameters()
         if self.motions:
             for group in frame.get("start_motions", ()):
@@ -405,7 +411,9 @@ def serve(conn_in: Connection, conn_out: Connection) -> int:
                     if shm is not None:
                         shm.close()
                     shm = shared_memory.SharedMemory(name=shm_name)
-                    resource_tracker.unregister(shm._name, "shared_memory")  # the parent owns and unlinks it
+                    # the parent owns and unlinks it; the tracker knows it by `_name` (with its leading "/"),
+                    # which typeshed does not declare
+                    resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
                 assert worker is not None and worker.model is not None, "render before a model was loaded"
                 size = worker.height * worker.width * 3
                 t0, c0 = time.perf_counter(), time.process_time()

@@ -58,6 +58,17 @@ def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 class ProceduralCharacter(nn.Module):
     """states [B, P] float32 -> frames [B, H, W, 3] uint8 (or RGBA with straight alpha)."""
 
+    # Buffers read by name (register_buffer in __init__; rows_*, grid_*, xb_* and yb_* by getattr).
+    palette: Tensor
+    lo: Tensor
+    hi: Tensor
+    frame0: Tensor
+    canvas0: Tensor
+    canvas0_compiled: Tensor
+    X_chin: Tensor
+    Y_chin: Tensor
+    row_index: Tensor
+
     def __init__(
         self, width: int, height: int, look: CharacterLook | None = None, rgba: bool = False, tight: bool = True
     ) -> None:
@@ -79,8 +90,8 @@ class ProceduralCharacter(nn.Module):
         self.register_buffer("palette", colors.view(len(pal), 1, ch, 1, 1), persistent=False)
         lo = torch.zeros(P)
         hi = torch.ones(P)
-        for name, (a, b) in _RANGES.items():
-            lo[IDX[name]], hi[IDX[name]] = a, b
+        for name, (low, high) in _RANGES.items():
+            lo[IDX[name]], hi[IDX[name]] = low, high
         self.register_buffer("lo", lo, persistent=False)
         self.register_buffer("hi", hi, persistent=False)
         if rgba:
@@ -261,7 +272,11 @@ class ProceduralCharacter(nn.Module):
             single = DynBox(d.name, d.layer, (-d.ref[0] if side == 0 else d.ref[0], d.ref[1]), (d.rel[side],),
                             d.size, 1, False)
             r = self._region(single, pose, batch)
-            r.repaint(canvas, lambda reg, r=r, side=side: paint(reg, r, pose, side))
+
+            def one_side(reg: Tensor, r: Region = r, side: int = side) -> Tensor:
+                return paint(reg, r, pose, side)
+
+            r.repaint(canvas, one_side)
 
     def _torso_coords(self, box: str, breath: Tensor) -> tuple[Tensor, Tensor]:
         X, Y = getattr(self, f"X_{box}"), getattr(self, f"Y_{box}")

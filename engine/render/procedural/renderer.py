@@ -107,7 +107,7 @@ class ProceduralRenderer:
         # recompile_limit: every (size, look, batch, rgba) is its own entry for `forward`.
         with (
             torch._dynamo.config.patch(capture_scalar_outputs=True, recompile_limit=64),
-            torch._inductor.config.patch(compile_threads=1, **{"cpp.threads": torch.get_num_threads()}),
+            torch._inductor.config.patch({"compile_threads": 1, "cpp.threads": torch.get_num_threads()}),
             torch.inference_mode(False),
         ):
             return program(states.clone() if states.is_inference() else states)
