@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import P, make_state
 
 RESULTS = Path(__file__).resolve().parent / "results" / "render.json"
@@ -70,19 +70,19 @@ def _torch_cpu_inductor(width: int, height: int) -> RenderFn:
 
 
 def _ort_cpu(width: int, height: int) -> RenderFn:
-    from engine.render.runtimes import OnnxRuntimeRenderer
+    from engine.render.procedural.runtimes import OnnxRuntimeRenderer
 
     return OnnxRuntimeRenderer(width, height, providers=["CPUExecutionProvider"]).render
 
 
 def _torch_cuda(width: int, height: int) -> RenderFn:
-    from engine.render.runtimes import TorchCudaRenderer
+    from engine.render.procedural.runtimes import TorchCudaRenderer
 
     return TorchCudaRenderer(width, height).render
 
 
 def _tensorrt(width: int, height: int) -> RenderFn:
-    from engine.render.runtimes import TensorRTRenderer
+    from engine.render.procedural.runtimes import TensorRTRenderer
 
     return TensorRTRenderer(width, height).render
 
@@ -93,7 +93,7 @@ def _live2d(fast_shaders: bool) -> Callable[[int, int], RenderFn]:
 
     def make(width: int, height: int) -> RenderFn:
         from benchmarks.live2d_model import EXPRESSIONS, cached_model
-        from engine.render.live2d import Live2DRenderer, Live2DSettings
+        from engine.render.live2d.renderer import Live2DRenderer, Live2DSettings
 
         renderer = Live2DRenderer(width, height, Live2DSettings(model=cached_model(), expressions=EXPRESSIONS,
                                                                 fast_shaders=fast_shaders))
@@ -126,7 +126,7 @@ def _live2d_available() -> bool:
 
 def _sprites(width: int, height: int) -> RenderFn:
     """The `sprites` appearance drawing the shipped demo pack (configs/characters/sprite-demo)."""
-    from engine.render.sprites import SpritesRenderer
+    from engine.render.sprites.renderer import SpritesRenderer
     from streamer.config import DEMO_SPRITES
 
     return SpritesRenderer(width, height, DEMO_SPRITES).render

@@ -365,7 +365,7 @@ def anger() -> Part:
 
 RIG = """\
 # "Pip", the demo sprite pack: drawn by scripts/make_sprite_demo.py (which also writes this file).
-# Format: engine/render/sprites_rig.py. Coordinates are canvas pixels, x right, y down; a pivot is in
+# Format: engine/render/sprites/rig.py. Coordinates are canvas pixels, x right, y down; a pivot is in
 # its own image's pixels; a position is the pivot's offset from the parent's pivot (roots: the canvas).
 version: 1
 canvas: [512, 512]
@@ -516,7 +516,7 @@ def contact_sheet(pack: Path, path: Path, cell: int) -> None:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from engine.render.sprites import SpritesRenderer
+    from engine.render.sprites.renderer import SpritesRenderer
     from engine.state import EMOTIONS, VISEMES, make_state
 
     renderer = SpritesRenderer(cell, cell, pack)

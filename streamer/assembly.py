@@ -14,8 +14,8 @@ from engine.brain.scripted import ScriptedBrain
 from engine.clock import ShowClock, StreamClock, TimeBase
 from engine.memory import Memory, MemoryLimits
 from engine.render.base import Renderer
-from engine.render.look import load_look
-from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.look import load_look
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.timeline import Timeline
 from engine.voice.base import Voice
 from engine.voice.espeak import EspeakVoice
@@ -82,19 +82,19 @@ def build_renderer(config: StagecastConfig) -> Renderer:
     """The character's appearance. Live2D runs in its own process; it is never imported here."""
     w, h = config.video.width, config.video.height
     if config.character.appearance == "live2d":
-        from engine.render.live2d import Live2DRenderer, settings_from_mapping
+        from engine.render.live2d.renderer import Live2DRenderer, settings_from_mapping
 
         settings = settings_from_mapping(config.character.live2d or {})
         settings.fps = config.video.fps
         return Live2DRenderer(w, h, settings)
     if config.character.appearance == "sprites":
-        from engine.render.sprites import SpritesRenderer
+        from engine.render.sprites.renderer import SpritesRenderer
 
         return SpritesRenderer(w, h, config.character.sprite_pack())
     look = load_look(config.character.look)  # validated (and its path resolved) by the config loader
     if config.character.runtime == "torch":
         return ProceduralRenderer(w, h, look)
-    from engine.render.runtimes import select_renderer
+    from engine.render.procedural.runtimes import select_renderer
 
     return select_renderer(config.character.runtime, w, h, look)
 

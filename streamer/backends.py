@@ -80,7 +80,7 @@ def _inductor() -> BackendStatus:
 
 
 def _sprites(pack: Path | None) -> BackendStatus:
-    from engine.render.sprites import probe_sprites
+    from engine.render.sprites.renderer import probe_sprites
     from streamer.config import DEMO_SPRITES
 
     ok, detail = probe_sprites(pack or DEMO_SPRITES)
@@ -97,7 +97,7 @@ def probe_backends(sprites: Path | None = None) -> list[BackendStatus]:
     out.append(_optional("onnxruntime", "renderer onnxruntime", "pip install onnxruntime"))
     out.append(_optional("tensorrt", "renderer tensorrt", "TensorRT is not installed"))
     try:
-        from engine.render.live2d import probe_live2d
+        from engine.render.live2d.renderer import probe_live2d
 
         out += [BackendStatus(f"live2d: {n}", ok, d) for n, ok, d in probe_live2d(None)]
     except Exception as exc:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.render.look import LOOKS, load_look
+from engine.render.procedural.look import LOOKS, load_look
 from streamer.character_config import (
     CoquiVoiceConfig,
     KokoroJaVoiceConfig,

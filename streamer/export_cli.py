@@ -18,9 +18,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export, check the file with ONNX Runtime against torch, then build TensorRT if it imports."""
     import torch
 
-    from engine.render.look import LOOKS
-    from engine.render.onnx_export import export_onnx, graph_key, sha256_file
-    from engine.render.procedural import ProceduralRenderer
+    from engine.render.procedural.look import LOOKS
+    from engine.render.procedural.onnx_export import export_onnx, graph_key, sha256_file
+    from engine.render.procedural.renderer import ProceduralRenderer
     from engine.state import P
 
     look = LOOKS[args.look]
@@ -29,7 +29,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     export_onnx(args.width, args.height, onnx_path, look)
     report: dict[str, object] = {"onnx": str(onnx_path), "sha256": sha256_file(onnx_path)}
     if importlib.util.find_spec("onnxruntime") is not None:
-        from engine.render.runtimes import OnnxRuntimeRenderer
+        from engine.render.procedural.runtimes import OnnxRuntimeRenderer
 
         states = torch.rand(4, P, generator=torch.Generator().manual_seed(0)) * 2 - 0.5
         ort_frames = OnnxRuntimeRenderer(args.width, args.height, onnx_path=onnx_path,
@@ -41,7 +41,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif not torch.cuda.is_available():
         report["tensorrt"] = "skipped: no CUDA device"
     else:
-        from engine.render.runtimes import TensorRTRenderer
+        from engine.render.procedural.runtimes import TensorRTRenderer
 
         trt = TensorRTRenderer(args.width, args.height, look, onnx_path=onnx_path, engine_dir=out_dir)
         report["tensorrt"] = str(trt.engine_path(trt.precision == "fp16"))
@@ -52,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `export` subcommand to the `stagecast` parser."""
-    from engine.render.look import LOOKS
+    from engine.render.procedural.look import LOOKS
 
     p = subparsers.add_parser("export", help="export the render graph to ONNX (and TensorRT when available)")
     p.add_argument("--out", required=True, help="output folder")

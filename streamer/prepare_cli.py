@@ -1,5 +1,5 @@
 """`stagecast prepare`: build the compiled CPU renderer for the configured character once, so that
-`runtime: auto` uses it from then on (see engine/render/compiled_cache.py for why auto waits for it).
+`runtime: auto` uses it from then on (see engine/render/procedural/compiled_cache.py for why auto waits for it).
 
 It reports both programs' time per frame, measured side by side, against the frame budget.
 """
@@ -30,8 +30,8 @@ def _ms_per_frame(render: Callable[[object], object], states: list[object]) -> f
 
 def compiled_status(config: StagecastConfig) -> str:
     """One line for `stagecast check`: does `runtime: auto` draw this character with the compiled program?"""
-    from engine.render.compiled_cache import is_prepared, program_key
-    from engine.render.look import load_look
+    from engine.render.procedural.compiled_cache import is_prepared, program_key
+    from engine.render.procedural.look import load_look
     from streamer.assembly import configure_torch_threads
 
     if config.character.appearance != "procedural" or config.character.runtime != "auto":
@@ -48,9 +48,9 @@ def compiled_status(config: StagecastConfig) -> str:
 def cmd_prepare(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.render.compiled_cache import build_compiled
-    from engine.render.look import load_look
-    from engine.render.procedural import ProceduralRenderer
+    from engine.render.procedural.compiled_cache import build_compiled
+    from engine.render.procedural.look import load_look
+    from engine.render.procedural.renderer import ProceduralRenderer
     from engine.state import P
     from streamer.assembly import configure_torch_threads
     from streamer.cli import _load

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from engine.render._frame_pool import FramePool
+from engine.render.procedural.frame_pool import FramePool
 
 pytestmark = pytest.mark.unit
 

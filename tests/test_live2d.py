@@ -15,17 +15,14 @@ import pytest
 import torch
 
 from benchmarks.live2d_model import EXPRESSIONS, ModelUnavailable, fetch_model
-from engine.render.live2d import (
+from engine.render.live2d.errors import Live2DError
+from engine.render.live2d.model import find_model_file, guess_expressions, read_expression, read_model_files
+from engine.render.live2d.renderer import (
     CHANNELS,
-    Live2DError,
     Live2DRenderer,
     Live2DSettings,
     cubism_channels,
-    find_model_file,
-    guess_expressions,
     probe_live2d,
-    read_expression,
-    read_model_files,
     settings_from_mapping,
 )
 from engine.state import make_state

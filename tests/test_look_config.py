@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.render.look import LOOKS
+from engine.render.procedural.look import LOOKS
 from engine.state import neutral_state
 from streamer.assembly import build_renderer
 from streamer.config import ConfigError, load_config, parse_config

@@ -115,7 +115,7 @@ class Feed:
     """The real picture path: ProceduralRenderer -> OutputHub (H.264) -> UdpSink, paced at 30 fps."""
 
     def __init__(self, url: str) -> None:
-        from engine.render.procedural import ProceduralRenderer
+        from engine.render.procedural.renderer import ProceduralRenderer
         from engine.state import neutral_state
         from streamer.outputs.encoder import EncoderSettings
         from streamer.outputs.hub import OutputHub

@@ -7,7 +7,7 @@ import torch
 
 from engine.animator import Animator
 from engine.clock import TimeBase
-from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import neutral_state
 from engine.timeline import Timeline
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.render.look import LOOKS, CharacterLook
-from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.look import LOOKS, CharacterLook
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import EMOTIONS, VISEMES, P, make_state
 from tests.render_support import contact_sheet, viseme
 

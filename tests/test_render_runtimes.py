@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.render.look import LOOKS
-from engine.render.procedural import ProceduralCharacter, ProceduralRenderer
+from engine.render.procedural.character import ProceduralCharacter
+from engine.render.procedural.look import LOOKS
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import P
 
 pytestmark = pytest.mark.unit
@@ -97,8 +98,8 @@ def test_inductor_program_matches_eager_and_is_pure_in_any_batch() -> None:
 def test_auto_uses_the_compiled_program_only_once_it_was_built_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from engine.render.compiled_cache import is_prepared, mark_prepared, program_key
-    from engine.render.runtimes import select_renderer
+    from engine.render.procedural.compiled_cache import is_prepared, mark_prepared, program_key
+    from engine.render.procedural.runtimes import select_renderer
 
     monkeypatch.setenv("STAGECAST_CACHE", str(tmp_path))
     key = program_key(64, 48, LOOKS["default"], threads=1)
@@ -118,7 +119,7 @@ def test_auto_uses_the_compiled_program_only_once_it_was_built_here(
 @pytest.mark.slow
 @pytest.mark.integration
 def test_stagecast_prepare_builds_the_compiled_program_that_auto_then_uses(tmp_path: Path) -> None:
-    from engine.render.compiled_cache import inductor_cache_dir
+    from engine.render.procedural.cache_dirs import inductor_cache_dir
 
     config = tmp_path / "small.yaml"
     config.write_text("video: {width: 160, height: 120, fps: 30}\n")
@@ -141,7 +142,8 @@ def test_stagecast_prepare_builds_the_compiled_program_that_auto_then_uses(tmp_p
     assert report["compiled_ms"] > 0 and report["traced_ms"] > 0 and report["budget_ms"] == pytest.approx(33.33)
     assert "built for this character and size" in check()
     probe = ("from streamer.assembly import configure_torch_threads; configure_torch_threads(); "
-             "from engine.render.runtimes import select_renderer; print(select_renderer('auto', 160, 120).program)")
+             "from engine.render.procedural.runtimes import select_renderer; "
+             "print(select_renderer('auto', 160, 120).program)")
     proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.split() == ["inductor"], proc.stderr[-3000:]
 
@@ -158,7 +160,7 @@ def test_prepare_says_why_when_there_is_no_compiler(tmp_path: Path) -> None:
 def test_inductor_without_a_compiler_falls_back_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from engine.render.runtimes import select_renderer
+    from engine.render.procedural.runtimes import select_renderer
 
     monkeypatch.setenv("CXX", "no-such-compiler-c++")
     with caplog.at_level(logging.WARNING):
@@ -176,8 +178,8 @@ needs_onnx = pytest.mark.skipif(
 @needs_onnx
 @pytest.mark.slow
 def test_onnxruntime_cpu_matches_torch(tmp_path: Path) -> None:
-    from engine.render.onnx_export import export_onnx
-    from engine.render.runtimes import OnnxRuntimeRenderer
+    from engine.render.procedural.onnx_export import export_onnx
+    from engine.render.procedural.runtimes import OnnxRuntimeRenderer
 
     w, h = 192, 108
     path = export_onnx(w, h, tmp_path / "r.onnx")
@@ -191,7 +193,7 @@ def test_onnxruntime_cpu_matches_torch(tmp_path: Path) -> None:
 
 
 def test_select_renderer_falls_back_to_torch_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    from engine.render.runtimes import select_renderer
+    from engine.render.procedural.runtimes import select_renderer
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the fallback path is not taken")
@@ -207,7 +209,7 @@ def test_select_renderer_falls_back_to_torch_cpu(caplog: pytest.LogCaptureFixtur
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is not installed (GPU only)")
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_tensorrt_matches_torch(tmp_path: Path) -> None:  # pragma: no cover - needs a GPU
-    from engine.render.runtimes import TensorRTRenderer
+    from engine.render.procedural.runtimes import TensorRTRenderer
 
     r = TensorRTRenderer(320, 180, engine_dir=tmp_path)
     states = random_states(4, seed=1)
@@ -220,7 +222,7 @@ def test_tensorrt_matches_torch(tmp_path: Path) -> None:  # pragma: no cover - n
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_torch_cuda_graphs_match_cpu() -> None:  # pragma: no cover - needs a GPU
-    from engine.render.runtimes import TorchCudaRenderer
+    from engine.render.procedural.runtimes import TorchCudaRenderer
 
     states = random_states(3, seed=2)
     a = TorchCudaRenderer(320, 180).render(states)

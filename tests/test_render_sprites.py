@@ -11,8 +11,8 @@ import torch
 import yaml
 from PIL import Image
 
-from engine.render.sprites import SpritePackError, SpritesRenderer, probe_sprites
-from engine.render.sprites_rig import load_rig
+from engine.render.sprites.renderer import SpritePackError, SpritesRenderer, probe_sprites
+from engine.render.sprites.rig import load_rig
 from engine.state import EMOTIONS, VISEMES, P, make_state
 from tests.render_support import contact_sheet, viseme
 

@@ -49,7 +49,7 @@ class Persona:
         bad = sorted(set(data) - known)
         if bad:
             raise ValueError(f"unknown persona keys {bad}; known: {sorted(known)}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**kwargs)
 
     @classmethod

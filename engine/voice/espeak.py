@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +122,7 @@ class _Engine:
         lib.espeak_SetSynthCallback(self._callback)
         self._chunks: list[bytes] = []
         self._events: list[_RawEvent] = []
+        self._srand: Callable[[int], object] | None
         try:  # rand() feeds breath noise in some voices; reseed per utterance for determinism
             self._srand = ctypes.CDLL(None).srand
         except (OSError, AttributeError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.voice.base import VoiceError
@@ -155,7 +155,7 @@ def _prepare_zh(text: str) -> tuple[str, list[Span]]:
 _KANA = re.compile(r"^[\u30a0-\u30ff\u3040-\u309f\u31f0-\u31ff]+$")
 
 
-def _frontend(text: str) -> list[dict[str, Any]]:
+def _frontend(text: str) -> list[Mapping[str, Any]]:
     try:
         import pyopenjtalk
     except ImportError as exc:  # pragma: no cover - dependency is pinned
@@ -195,14 +195,14 @@ def _prepare_ja(text: str) -> tuple[str, list[Span]]:
     return out.result()
 
 
-def _align(norm: str, tokens: list[dict[str, Any]]) -> list[tuple[int, int, str, int]]:
+def _align(norm: str, tokens: list[Mapping[str, Any]]) -> list[tuple[int, int, str, int]]:
     """(start, end, pron, chain_flag) per token, positions in `norm`.
 
     pyopenjtalk rewrites some input (digits become kanji numerals, one token per numeral): tokens whose
     surface is not found where expected form a pending run that owns the input up to the next match.
     """
     units: list[tuple[int, int, str, int]] = []
-    pending: list[dict[str, Any]] = []
+    pending: list[Mapping[str, Any]] = []
     cursor = 0
 
     def flush(until: int) -> None:

@@ -1,7 +1,7 @@
 """The procedural character's expression: lid, brow and mouth parameters from the state.
 
-Per-state [B, 1, 1, 1] tensors computed once a frame (no pixels here); the drawing in
-`_procedural_parts` reads them. Split from `procedural`, which keeps to the drawing program.
+Per-state [B, 1, 1, 1] tensors computed once a frame (no pixels here); the drawing in `parts`
+reads them, so `character` keeps to the drawing program.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from engine.render._procedural_layout import MOUTH_SHAPES, Layout
-from engine.render.look import CharacterLook
+from engine.render.procedural.layout import MOUTH_SHAPES, Layout
+from engine.render.procedural.look import CharacterLook
 from engine.state import VISEMES
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 
-from engine.render.look import CharacterLook
-from engine.render.procedural import ProceduralCharacter
+from engine.render.procedural.cache_dirs import cache_dir
+from engine.render.procedural.character import ProceduralCharacter
+from engine.render.procedural.look import CharacterLook
 from engine.state import P, neutral_state
 
 log = logging.getLogger(__name__)
@@ -25,12 +25,6 @@ log = logging.getLogger(__name__)
 INPUT, OUTPUT = "states", "frames"
 OPSET = 18
 GRAPH_VERSION = 1  # bump when the drawing code changes, to invalidate cached exports
-
-
-def cache_dir() -> Path:
-    """Where exported graphs and engines are kept: $STAGECAST_CACHE or ~/.cache/stagecast."""
-    root = os.environ.get("STAGECAST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "stagecast")
-    return Path(root) / "render"
 
 
 def graph_key(width: int, height: int, look: CharacterLook) -> str:

@@ -1,18 +1,18 @@
 """Where a moving part of the procedural character sits this frame, and how its pixels move.
 
-Split from `procedural` so that the module keeps to the drawing program; the three ways to move
-pixels (index ops, narrow views, opaque canvas ops) are one concern.
+The three ways to move pixels (index ops, narrow views, opaque canvas ops) are one concern, kept
+here so that `character` keeps to the drawing program.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
 
-from engine.render import _canvas_ops as canvas_ops
+from engine.render.procedural import canvas_ops
 
 
 class Region(NamedTuple):
@@ -26,12 +26,12 @@ class Region(NamedTuple):
       `torch.jit.trace`: `narrow` takes its start as a 0-dim tensor, so the traced program moves
       each box to wherever that frame's state puts it);
     * "ops": slices at offsets read as integers inside the compiled graph, written back through
-      the opaque `stagecast::paste` op (the torch.compile program, see `_canvas_ops`).
+      the opaque `stagecast::paste` op (the torch.compile program, see `canvas_ops`).
 
     All three copy the same values.
     """
 
-    index: Tensor  # [S*B*C*h*w] int64 into the flattened canvas
+    flat_index: Tensor  # [S*B*C*h*w] int64 into the flattened canvas
     shape: tuple[int, int, int, int]  # (S*B, C, h, w)
     X: Tensor  # [S*B, 1, 1, w] frame x (frame heights, 0 at the centre line)
     Y: Tensor  # [S*B, 1, h, 1] frame y (frame heights from the top)
@@ -49,9 +49,10 @@ class Region(NamedTuple):
         """(state, y, x) of each box as integers the compiler can reason about (bounds checked)."""
         _, _, h, w = self.shape
         ys, xs = self.y0.reshape(-1).to(torch.int64), self.x0.reshape(-1).to(torch.int64)
-        spots = []
+        spots: list[tuple[int, int, int]] = []
         for k in range(self.shape[0]):
-            y, x = ys[k].item(), xs[k].item()
+            # int64 items are ints (unbacked SymInts while compiling: int() would specialise them)
+            y, x = cast(int, ys[k].item()), cast(int, xs[k].item())
             torch._check(y >= 0)
             torch._check(y <= canvas.shape[2] - h)
             torch._check(x >= 0)
@@ -63,8 +64,8 @@ class Region(NamedTuple):
         """Gather the region's pixels, paint them, and write them back in place."""
         _, _, h, w = self.shape
         if self.moves == "index":
-            reg = paint(canvas.view(-1).index_select(0, self.index).view(self.shape))
-            canvas.view(-1).scatter_(0, self.index, reg.reshape(-1))
+            reg = paint(canvas.view(-1).index_select(0, self.flat_index).view(self.shape))
+            canvas.view(-1).scatter_(0, self.flat_index, reg.reshape(-1))
             return
         if self.moves == "ops":
             spots = self._spots(canvas)

@@ -4,10 +4,8 @@ The compiled program draws a 720p frame in about a quarter of the traced program
 building it costs about a minute on 2 cores the first time and 6-9 s from inductor's on-disk cache
 after that. `auto` picks it on the CPU only when a build for the same character, size, thread count,
 torch, CPU and renderer source finished here before (`stagecast prepare`, or any run with
-`runtime: torch-inductor`), so no show start waits a minute unasked.
-
-Inductor's cache is moved from /tmp (emptied on reboot) to the stagecast cache, next to the
-exported ONNX graphs and TensorRT engines, unless TORCHINDUCTOR_CACHE_DIR is already set.
+`runtime: torch-inductor`), so no show start waits a minute unasked. Inductor's kernels and the
+markers written here live in the stagecast cache (`cache_dirs`).
 """
 
 from __future__ import annotations
@@ -18,39 +16,25 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from engine.render.look import CharacterLook
-from engine.render.onnx_export import cache_dir
-
-if TYPE_CHECKING:
-    from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.cache_dirs import cache_dir, inductor_cache_dir
+from engine.render.procedural.look import CharacterLook
+from engine.render.procedural.renderer import ProceduralRenderer
 
 log = logging.getLogger(__name__)
 
-_RENDER = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent
 # the procedural renderer's code: a change to any of these means a new program
-_SOURCES = ("procedural.py", "_procedural_*.py", "_canvas_ops.py", "_frame_pool.py", "look.py", "../state.py")
-
-
-def inductor_cache_dir() -> Path:
-    """The folder inductor's cache is (or will be) in: the user's choice, else the stagecast cache."""
-    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or cache_dir() / "torchinductor")
-
-
-def use_persistent_inductor_cache() -> Path:
-    """Point inductor at `inductor_cache_dir()` (before its first build in this process)."""
-    folder = inductor_cache_dir()
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
-    return folder
+_SOURCES = ("character.py", "renderer.py", "layout.py", "parts.py", "region.py", "expression.py", "palette.py",
+            "canvas_ops.py", "frame_pool.py", "look.py", "../../state.py")
 
 
 def program_key(width: int, height: int, look: CharacterLook, threads: int | None = None) -> str:
     """What a built program depends on; any change means the next build starts cold."""
     code = hashlib.sha256()
-    for path in sorted(p for pattern in _SOURCES for p in _RENDER.glob(pattern)):
+    for path in sorted(p for pattern in _SOURCES for p in _HERE.glob(pattern)):
         code.update(path.name.encode() + b"\0" + path.read_bytes())
     blob = json.dumps({
         "size": [width, height],
@@ -87,8 +71,6 @@ def mark_prepared(key: str, width: int, height: int, build_s: float) -> Path:
 
 def build_compiled(width: int, height: int, look: CharacterLook | None, key: str | None = None) -> ProceduralRenderer:
     """Build the compiled renderer (blocking: seconds from the cache, about a minute cold) and record it."""
-    from engine.render.procedural import ProceduralRenderer
-
     look = look or CharacterLook()
     key = key or program_key(width, height, look)
     log.info("building the compiled renderer for %dx%d (%s): seconds when built before, about a minute if not",

@@ -105,7 +105,7 @@ class CharacterLook:
         unknown = sorted(set(data) - known)
         if unknown:
             raise KeyError(f"unknown CharacterLook keys: {', '.join(unknown)}")
-        values = {
+        values: dict[str, Any] = {
             k: (parse_color(v) if isinstance(v, str) and k != "hair_style" else v) for k, v in data.items()
         }
         return cls(**values)

@@ -1,6 +1,6 @@
 """The Live2D GL worker: a child process that owns the only OpenGL context Live2D ever sees.
 
-Run as a script (`python live2d_worker.py`), never imported by the show: it imports only the
+Run as a script (`python -P worker.py`), never imported by the show: it imports only the
 standard library, numpy, live2d-py and PyOpenGL, in that order, so nothing can load GL before
 `live2d` (loading GL first makes `LoadModelJson` abort with `std::bad_alloc`). That ordering lives
 in `_import_gl()` and nowhere else. A process rather than a thread also means a model that makes
@@ -21,9 +21,11 @@ from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
 
-# This folder holds our own live2d.py; it must never shadow the live2d-py package (the parent also passes -P).
+# The folder above this one holds our own `live2d` package; neither folder may shadow the live2d-py package
+# (the parent also passes -P, so the script's folder is not on the path to begin with).
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+_OURS = {_HERE, os.path.dirname(_HERE)}
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in _OURS]
 
 EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
 SET, ADD, MULT = "set", "add", "mult"
@@ -272,7 +274,7 @@ class Worker:
         self.target = GLTarget(EGL, GL, self.width, self.height)
         live2d.init()
         live2d.glInit()
-        self.model = None
+        self.model: Any | None = None  # a live2d.Model once loaded (live2d-py has no type hints)
         if cfg.get("model"):
             self.load(cfg)
 
@@ -300,10 +302,16 @@ class Worker:
         if self.shaders is not None:
             self._choose_shader()
 
+    def _loaded(self) -> Any:
+        """The model; drawing before `load` is the parent's mistake, reported back as an error."""
+        if self.model is None:
+            raise RuntimeError("render before a model was loaded")
+        return self.model
+
     def _redraw(self, out: Any) -> None:
         """Draw the model as it stands (parameters already applied) and read it back."""
         self.target.begin(self.background)
-        self.model.Draw()
+        self._loaded().Draw()
         self.target.read(out)
 
     def _choose_shader(self) -> None:
@@ -343,7 +351,7 @@ class Worker:
 
     def draw(self, frame: dict[str, Any], out: Any) -> None:
         """One frame: baseline, our parameters, expressions on top, physics and pose, draw, read back."""
-        m = self.model
+        m = self._loaded()
         m.LoadParameters()
         if self.motions:
             for group in frame.get("start_motions", ()):
@@ -403,7 +411,9 @@ def serve(conn_in: Connection, conn_out: Connection) -> int:
                     if shm is not None:
                         shm.close()
                     shm = shared_memory.SharedMemory(name=shm_name)
-                    resource_tracker.unregister(shm._name, "shared_memory")  # the parent owns and unlinks it
+                    # the parent owns and unlinks it; the tracker knows it by `_name` (with its leading "/"),
+                    # which typeshed does not declare
+                    resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
                 assert worker is not None and worker.model is not None, "render before a model was loaded"
                 size = worker.height * worker.width * 3
                 t0, c0 = time.perf_counter(), time.process_time()

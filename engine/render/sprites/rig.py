@@ -217,13 +217,13 @@ def _parents_first(source: Path, specs: dict[str, _Part]) -> list[str]:
     done: set[str] = set()
     for start in specs:
         chain: list[str] = []
-        name: str | None = start
-        while name is not None and name not in done:
-            if name in chain:
-                cycle = " -> ".join([*chain[chain.index(name):], name])
-                raise SpritePackError(f"{source}: parts.{name}.parent: parent cycle {cycle}")
-            chain.append(name)
-            name = specs[name].parent
+        part: str | None = start
+        while part is not None and part not in done:
+            if part in chain:
+                cycle = " -> ".join([*chain[chain.index(part):], part])
+                raise SpritePackError(f"{source}: parts.{part}.parent: parent cycle {cycle}")
+            chain.append(part)
+            part = specs[part].parent
         for item in reversed(chain):
             order.append(item)
             done.add(item)

@@ -4,10 +4,11 @@ Cubism 3/4/5 (`.model3.json`) and Cubism 2 (`.model.json`) models are drawn by t
 `live2d-py` package (`pip install 'stagecast[live2d]'`) in headless OpenGL: EGL with no display
 through Mesa (llvmpipe on a CPU, the GPU driver where there is one).
 
-All GL work happens in one child process (`live2d_worker.py`) that imports `live2d` before
-anything touches GL, which is what live2d-py needs; a model that crashes the Cubism core kills
-that process, not the show, and the error names the file. `render()` sends per-frame Cubism
-parameter values to it and waits for the pixels, which come back through shared memory.
+All GL work happens in one child process (`worker.py`, started by `process.py`) that imports
+`live2d` before anything touches GL, which is what live2d-py needs; a model that crashes the Cubism
+core kills that process, not the show, and the error names the file (`model.py` checks every file
+first). `render()` sends per-frame Cubism parameter values to it and waits for the pixels, which
+come back through shared memory.
 
 Mapping: every CharacterState field drives a standard Cubism parameter (`ParamAngleX`, ... or
 the Cubism 2 `PARAM_ANGLE_X`, ...), overridable per model. Emotions are applied through the
@@ -19,26 +20,21 @@ The model's auto-blink and auto-breath are off: our animator does both.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from engine.render.live2d.errors import Live2DError
+from engine.render.live2d.model import find_model_file, guess_expressions, read_expression, read_model_files
+from engine.render.live2d.process import WorkerProcess
 from engine.state import EMOTIONS, IDX, P, mouth_openness
-
-WORKER = Path(__file__).with_name("live2d_worker.py")
 
 # channel -> (candidate parameter ids, first present wins; Cubism 3+ first, then Cubism 2 names)
 CHANNELS: dict[str, tuple[str, ...]] = {
@@ -57,21 +53,6 @@ CHANNELS: dict[str, tuple[str, ...]] = {
     "cheek": ("ParamCheek", "PARAM_TERE"),
     "breath": ("ParamBreath", "PARAM_BREATH"),
 }
-
-# Words in expression names that identify an emotion, for models whose expressions are named.
-EMOTION_WORDS: dict[str, tuple[str, ...]] = {
-    "joy": ("joy", "happy", "smile", "glad"),
-    "anger": ("anger", "angry", "mad"),
-    "sorrow": ("sorrow", "sad", "cry"),
-    "surprise": ("surprise", "shock"),
-    "fun": ("fun", "laugh", "excite"),
-}
-
-_BLEND = {"add": "add", "multiply": "mult", "mult": "mult", "overwrite": "set", "set": "set"}
-
-
-class Live2DError(RuntimeError):
-    """Live2D cannot run: the message says which file or component and why."""
 
 
 def cubism_channels(state: np.ndarray) -> dict[str, float]:
@@ -121,160 +102,6 @@ class Live2DSettings:
     fast_shaders: bool = True  # Cubism 2 without clipping masks: a leaner, pixel-identical fragment shader
 
 
-def find_model_file(path: str | os.PathLike[str]) -> Path:
-    """The model settings file for a path that is the file itself or a folder holding exactly one."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise Live2DError(f"Live2D model not found: {p}")
-    if p.is_dir():
-        found = sorted(p.rglob("*.model3.json")) + sorted(p.rglob("*.model.json"))
-        if not found:
-            raise Live2DError(f"no .model3.json or .model.json under {p}")
-        if len(found) > 1:
-            names = ", ".join(str(f.relative_to(p)) for f in found[:5])
-            raise Live2DError(f"{p} holds several Live2D models ({names}); name the .model3.json / .model.json file")
-        p = found[0]
-    if not (p.name.endswith(".model3.json") or p.name.endswith(".model.json")):
-        raise Live2DError(f"{p}: a Live2D model is a .model3.json (Cubism 3+) or .model.json (Cubism 2) file")
-    return p.resolve()
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise Live2DError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Live2DError(f"{path}: not valid JSON ({exc})") from None
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    """What a model settings file references, checked to exist before the Cubism core sees any of it."""
-
-    settings: Path
-    cubism: int  # 3 (moc3; Cubism 3/4/5) or 2
-    moc: Path
-    textures: tuple[Path, ...]
-    expressions: dict[str, Path]
-
-
-def read_model_files(settings: Path) -> ModelFiles:
-    """Parse a .model3.json / .model.json and check every file it names, so a broken model names its file."""
-    data = _read_json(settings, "Live2D model settings")
-    if not isinstance(data, dict):
-        raise Live2DError(f"{settings}: expected a JSON object")
-    home = settings.parent
-    if settings.name.endswith(".model3.json"):
-        refs = data.get("FileReferences") or {}
-        moc_name, textures = refs.get("Moc"), refs.get("Textures") or []
-        exprs = {e.get("Name", ""): e.get("File", "") for e in refs.get("Expressions") or []}
-        others = [refs.get("Physics"), refs.get("Pose")]
-        cubism, magic = 3, b"MOC3"
-    else:
-        moc_name, textures = data.get("model"), data.get("textures") or []
-        exprs = {e.get("name", ""): e.get("file", "") for e in data.get("expressions") or []}
-        others = [data.get("physics"), data.get("pose")]
-        cubism, magic = 2, b"moc"
-    if not moc_name:
-        raise Live2DError(f"{settings}: names no .moc{'3' if cubism == 3 else ''} file")
-    moc = home / moc_name
-    for name in [moc_name, *textures, *exprs.values(), *[o for o in others if o]]:
-        if not (home / name).is_file():
-            raise Live2DError(f"{settings}: references {name}, which does not exist ({home / name})")
-    with open(moc, "rb") as fh:
-        if not fh.read(len(magic)) == magic:
-            raise Live2DError(f"{moc}: not a Cubism {cubism} moc file (header is not {magic!r})")
-    return ModelFiles(settings, cubism, moc, tuple(home / t for t in textures),
-                      {name: home / f for name, f in exprs.items() if name})
-
-
-def read_expression(path: Path) -> list[tuple[str, str, float]]:
-    """An .exp3.json (Cubism 3+) or .exp.json (Cubism 2) -> [(parameter id, add|mult|set, value)]."""
-    data = _read_json(path, "Live2D expression")
-    out: list[tuple[str, str, float]] = []
-    if "Parameters" in data:
-        for p in data["Parameters"]:
-            out.append((p["Id"], _BLEND.get(str(p.get("Blend", "Add")).lower(), "add"), float(p["Value"])))
-        return out
-    for p in data.get("params") or []:
-        kind = _BLEND.get(str(p.get("calc", "add")).lower(), "add")
-        value = float(p["val"])
-        if kind == "add":  # Cubism 2 stores absolute values with a default to subtract
-            value -= float(p.get("def", 0.0))
-        elif kind == "mult":
-            value /= float(p.get("def", 1.0)) or 1.0
-        out.append((str(p["id"]), kind, value))
-    return out
-
-
-def guess_expressions(names: Iterable[str]) -> dict[str, str]:
-    """Emotion -> expression for models whose expression names say what they are ("Happy", "angry01")."""
-    out: dict[str, str] = {}
-    for emotion, words in EMOTION_WORDS.items():
-        for name in names:
-            if any(w in name.lower() for w in words):
-                out[emotion] = name
-                break
-    return out
-
-
-def _pipe_pair(proc: subprocess.Popen[bytes]) -> tuple[Connection, Connection]:
-    assert proc.stdin is not None and proc.stdout is not None
-    tx = Connection(os.dup(proc.stdin.fileno()), readable=False)
-    rx = Connection(os.dup(proc.stdout.fileno()), writable=False)
-    proc.stdin.close()
-    proc.stdout.close()
-    return tx, rx
-
-
-class _WorkerProcess:
-    """The GL child process and its pipes; errors carry the tail of what it printed."""
-
-    def __init__(self, what: str, timeout_s: float) -> None:
-        self.what, self.timeout_s = what, timeout_s
-        self.log = tempfile.TemporaryFile()
-        # numpy's BLAS threads would only compete with llvmpipe's rasterizer threads for the cores
-        env = dict(os.environ, PYOPENGL_PLATFORM="egl", EGL_PLATFORM="surfaceless", OPENBLAS_NUM_THREADS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
-        )
-        self.tx, self.rx = _pipe_pair(self.proc)
-
-    def log_tail(self, lines: int = 8) -> str:
-        self.log.seek(0)
-        text = self.log.read().decode("utf-8", "replace")
-        tail = [line for line in text.splitlines() if line.strip() and "\x1b[" not in line][-lines:]
-        return "\n".join(tail)
-
-    def call(self, *msg: Any) -> Any:
-        try:
-            self.tx.send(msg)
-            if not self.rx.poll(self.timeout_s):
-                raise Live2DError(f"{self.what}: the Live2D worker did not answer within {self.timeout_s:.0f} s")
-            status, payload = self.rx.recv()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            code = self.proc.wait(timeout=5)
-            why = f"crashed ({signal.Signals(-code).name})" if code < 0 else f"exited with code {code}"
-            tail = self.log_tail()
-            raise Live2DError(f"{self.what}: the Live2D worker {why}" + (f"\n{tail}" if tail else "")) from None
-        if status != "ok":
-            raise Live2DError(f"{self.what}: {payload}")
-        return payload
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.tx.send(("close",))
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired, ValueError):
-                self.proc.kill()
-                self.proc.wait()
-        for conn in (self.tx, self.rx):
-            conn.close()
-        self.log.close()
-
-
 class Live2DRenderer:
     """The `live2d` Renderer: states [B, P] -> frames [B, H, W, 3] uint8 of the user's Live2D model."""
 
@@ -285,7 +112,7 @@ class Live2DRenderer:
         self._previous = np.zeros(len(EMOTIONS), dtype=np.float32)
         self.last_worker_s = self.last_worker_cpu_s = 0.0  # wall and CPU (all threads) the last batch took
         bg = tuple(c / 255.0 for c in settings.background)
-        self._worker = _WorkerProcess(str(self.files.settings), timeout_s)
+        self._worker: WorkerProcess | None = WorkerProcess(str(self.files.settings), timeout_s)
         try:
             self.info: dict[str, Any] = self._load({
                 "model": str(self.files.settings), "width": width, "height": height, "background": bg,
@@ -298,9 +125,15 @@ class Live2DRenderer:
             self.close()
             raise
 
+    def _call(self, *msg: Any) -> Any:
+        """One call to the GL worker, which a closed renderer no longer has."""
+        if self._worker is None:
+            raise Live2DError(f"{self.files.settings}: the renderer is closed")
+        return self._worker.call(*msg)
+
     def _load(self, cfg: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self._worker.call("init", cfg)
+            return self._call("init", cfg)
         except Live2DError as exc:
             if "crashed" not in str(exc):
                 raise
@@ -378,7 +211,7 @@ class Live2DRenderer:
             raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
         batch = states.detach().to("cpu", torch.float32).numpy()
         shm = self._buffer(len(batch))
-        reply = self._worker.call("render", shm.name, [self.frame_request(s) for s in batch])
+        reply = self._call("render", shm.name, [self.frame_request(s) for s in batch])
         self.last_worker_s, self.last_worker_cpu_s = float(reply["seconds"]), float(reply["cpu_seconds"])
         out = torch.empty((len(batch), self.height, self.width, 3), dtype=torch.uint8)
         rgb = np.ndarray((len(batch), self.height, self.width, 3), np.uint8, shm.buf)
@@ -444,7 +277,7 @@ def probe_live2d(model: str | os.PathLike[str] | None = None) -> list[tuple[str,
     worker = None
     try:
         t0 = time.perf_counter()
-        worker = _WorkerProcess("Live2D probe", 60.0)
+        worker = WorkerProcess("Live2D probe", 60.0)
         info = worker.call("init", {"width": 64, "height": 64})
         detail = f"{info['gl_renderer']}, OpenGL {info['gl_version']}, EGL {info['egl_version']}"
         out.append(("Live2D headless OpenGL", True, f"{detail} ({time.perf_counter() - t0:.1f} s)"))

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.render.compiled_cache import build_compiled, is_prepared, program_key
-from engine.render.look import CharacterLook
-from engine.render.onnx_export import INPUT, OUTPUT, cache_dir, cached_onnx, sha256_file
-from engine.render.procedural import ProceduralRenderer
+from engine.render.procedural.cache_dirs import cache_dir
+from engine.render.procedural.compiled_cache import build_compiled, is_prepared, program_key
+from engine.render.procedural.look import CharacterLook
+from engine.render.procedural.onnx_export import INPUT, OUTPUT, cached_onnx, sha256_file
+from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import P
 
 log = logging.getLogger(__name__)

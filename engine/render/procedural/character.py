@@ -1,8 +1,8 @@
-"""The built-in `procedural` renderer: an anime-style host drawn by torch from the state vector.
+"""The built-in `procedural` character: an anime-style host drawn by torch from the state vector.
 
 No art files: every part is an anti-aliased signed-distance shape in normalized coordinates
 (unit = frame height), so the character scales with the output resolution. Speed comes from
-layout decided once in __init__ (see `_procedural_layout`):
+layout decided once in __init__ (see `layout`):
 
 * the background (and anything else that never moves) is cached as a uint8 frame;
 * neck and torso only move with the breath, so they are cached as rows and shifted;
@@ -16,26 +16,19 @@ layout decided once in __init__ (see `_procedural_layout`):
   with colors stored as 255*c + 0.5 so the final uint8 cast is the rounding.
 
 The torch program lives in `ProceduralCharacter.forward` (an nn.Module without data-dependent
-control flow, for ONNX export); `ProceduralRenderer` is the `Renderer` around it, running the
-module as a `torch.jit.trace` program (default), compiled by inductor for the CPU, or eagerly.
+control flow, for ONNX export); `ProceduralRenderer` (renderer.py) is the `Renderer` around it, running
+the module as a `torch.jit.trace` program (default), compiled by inductor for the CPU, or eagerly.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import warnings
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from engine.render import _canvas_ops as canvas_ops
-from engine.render import _procedural_expression as expression
-from engine.render import _procedural_parts as parts
-from engine.render._frame_pool import FramePool
-from engine.render._malloc import tune_glibc_malloc
-from engine.render._procedural_layout import (
+from engine.render.procedural import canvas_ops, expression, parts
+from engine.render.procedural.layout import (
     _RANGES,
     BREATH_RISE,
     HEAD_SHIFT_X,
@@ -50,10 +43,10 @@ from engine.render._procedural_layout import (
     Layout,
     _background,
 )
-from engine.render._procedural_palette import palette
-from engine.render._procedural_parts import TAIL_TIE
-from engine.render._procedural_region import Region
-from engine.render.look import CharacterLook
+from engine.render.procedural.look import CharacterLook
+from engine.render.procedural.palette import palette
+from engine.render.procedural.parts import TAIL_TIE
+from engine.render.procedural.region import Region
 from engine.state import IDX, STATE_FIELDS, P
 
 
@@ -64,6 +57,17 @@ def _cat(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 
 class ProceduralCharacter(nn.Module):
     """states [B, P] float32 -> frames [B, H, W, 3] uint8 (or RGBA with straight alpha)."""
+
+    # Buffers read by name (register_buffer in __init__; rows_*, grid_*, xb_* and yb_* by getattr).
+    palette: Tensor
+    lo: Tensor
+    hi: Tensor
+    frame0: Tensor
+    canvas0: Tensor
+    canvas0_compiled: Tensor
+    X_chin: Tensor
+    Y_chin: Tensor
+    row_index: Tensor
 
     def __init__(
         self, width: int, height: int, look: CharacterLook | None = None, rgba: bool = False, tight: bool = True
@@ -86,8 +90,8 @@ class ProceduralCharacter(nn.Module):
         self.register_buffer("palette", colors.view(len(pal), 1, ch, 1, 1), persistent=False)
         lo = torch.zeros(P)
         hi = torch.ones(P)
-        for name, (a, b) in _RANGES.items():
-            lo[IDX[name]], hi[IDX[name]] = a, b
+        for name, (low, high) in _RANGES.items():
+            lo[IDX[name]], hi[IDX[name]] = low, high
         self.register_buffer("lo", lo, persistent=False)
         self.register_buffer("hi", hi, persistent=False)
         if rgba:
@@ -131,7 +135,7 @@ class ProceduralCharacter(nn.Module):
     def for_compiler(self) -> ProceduralCharacter:
         """Switch to the form torch.compile runs fast on the CPU.
 
-        * Pixels move through opaque canvas ops (`_canvas_ops`), so each part stays a kernel over
+        * Pixels move through opaque canvas ops (`canvas_ops`), so each part stays a kernel over
           its own box.
         * The canvas is stored as float16; every part still computes in float32 (the casts fuse
           into its kernel). A 1080p frame moves ~100 MB through memory, and on a 2-core VM that
@@ -268,7 +272,11 @@ class ProceduralCharacter(nn.Module):
             single = DynBox(d.name, d.layer, (-d.ref[0] if side == 0 else d.ref[0], d.ref[1]), (d.rel[side],),
                             d.size, 1, False)
             r = self._region(single, pose, batch)
-            r.repaint(canvas, lambda reg, r=r, side=side: paint(reg, r, pose, side))
+
+            def one_side(reg: Tensor, r: Region = r, side: int = side) -> Tensor:
+                return paint(reg, r, pose, side)
+
+            r.repaint(canvas, one_side)
 
     def _torso_coords(self, box: str, breath: Tensor) -> tuple[Tensor, Tensor]:
         X, Y = getattr(self, f"X_{box}"), getattr(self, f"Y_{box}")
@@ -416,127 +424,3 @@ class ProceduralCharacter(nn.Module):
             "cx": cx,
             "cy": cy,
         }
-
-
-PROGRAMS: tuple[str, ...] = ("trace", "eager", "inductor")
-
-
-class ProceduralRenderer:
-    """The `procedural` Renderer: built-in character, no assets, CPU or GPU torch.
-
-    `program` says how the module runs, one program per batch size, the batch-1 one built at
-    construction so a live show never pays for it on a frame:
-
-    * "trace" (default): a `torch.jit.trace` program, a fraction of a second to build. The same
-      ops in the same order as eager, so the same bits, but dispatched from C++ instead of ~2,000
-      Python calls per frame: half the time of eager on a small frame, ~30 % less at 720p.
-    * "inductor" (CPU): `torch.compile` fuses each part into one vectorised C++ loop over its
-      box (`ProceduralCharacter.for_compiler`), 0.2-0.25x the time of "trace". It needs a C++
-      compiler and builds for ~50 s on a 2-core machine the first time (then ~6 s, from
-      inductor's on-disk cache). Pixels may differ from eager by 1/255 (float16 canvas, fused
-      rounding). It compiles the character's box only; `FramePool` places it in a frame.
-    * "eager": plain module calls (debugging, comparisons, and what CUDA graphs capture).
-    """
-
-    def __init__(
-        self,
-        width: int,
-        height: int,
-        look: CharacterLook | None = None,
-        device: str = "cpu",
-        tune_malloc: bool = False,
-        program: str = "trace",
-    ) -> None:
-        if program not in PROGRAMS:
-            raise ValueError(f"unknown program {program!r}; known: {', '.join(PROGRAMS)}")
-        if program == "inductor":
-            _check_inductor(device)
-            from engine.render.compiled_cache import use_persistent_inductor_cache
-
-            use_persistent_inductor_cache()  # builds survive a reboot (inductor's default is /tmp)
-        if tune_malloc:
-            tune_glibc_malloc()
-        self.width, self.height = width, height
-        self.look = look or CharacterLook()
-        self.device = torch.device(device)
-        self.program = program
-        self.module = self._module(rgba=False)
-        self._rgba_module: ProceduralCharacter | None = None
-        self._programs: dict[tuple[bool, int], Callable[[Tensor], Tensor]] = {}
-        self._pools: dict[bool, FramePool] = {}  # rgba -> recycled frames (the compiled program)
-        if program != "eager":  # build the live case (one state a frame) now, not on the first frame of a show
-            self._run(self.module, False, torch.zeros(1, P, device=self.device))
-
-    def _module(self, rgba: bool) -> ProceduralCharacter:
-        module = ProceduralCharacter(self.width, self.height, self.look, rgba=rgba).to(self.device).eval()
-        return module.for_compiler() if self.program == "inductor" else module
-
-    def _check(self, states: Tensor) -> Tensor:
-        if states.ndim != 2 or states.shape[1] != P:
-            raise ValueError(f"states must be [B, {P}], got {tuple(states.shape)}")
-        return states.to(self.device, torch.float32)
-
-    def _program(self, module: ProceduralCharacter, rgba: bool, states: Tensor) -> Callable[[Tensor], Tensor]:
-        if self.program == "eager" or module.traceable:
-            return module
-        key = (rgba, states.shape[0])
-        program = self._programs.get(key)
-        if program is None:
-            if self.program == "inductor":  # the character's box only: `_run` places it in a recycled frame
-                program = torch.compile(module.char_pixels, dynamic=False, fullgraph=True)
-            else:
-                with warnings.catch_warnings():  # tracer warnings about constants: the layout *is* constant
-                    warnings.simplefilter("ignore")
-                    program = torch.jit.trace(module, states, check_trace=False)
-            for _ in range(2):  # TorchScript profiles, then optimizes, on the first two runs (~0.1-0.3 s each)
-                self._call(program, states)
-            self._programs[key] = program
-        return program
-
-    def _call(self, program: Callable[[Tensor], Tensor], states: Tensor) -> Tensor:
-        if self.program != "inductor":
-            return program(states)
-        # Box offsets are read as integers inside the graph (Region._spots). Outside inference mode,
-        # so that a caller's inference_mode() neither recompiles nor trips the guards.
-        # compile_threads=1: inductor's compile-worker pool would otherwise start with the show and
-        # take the CPU from the first seconds of frames (70 late frames in 12 s on the 2-core VM).
-        # cpp.threads: kernels are specialised for a thread count, and with the default (-1) a kernel
-        # cached by a 1-thread process ran on 1 thread in a 2-thread one (cpu ms = wall ms).
-        # recompile_limit: every (size, look, batch, rgba) is its own entry for `forward`.
-        with (
-            torch._dynamo.config.patch(capture_scalar_outputs=True, recompile_limit=64),
-            torch._inductor.config.patch(compile_threads=1, **{"cpp.threads": torch.get_num_threads()}),
-            torch.inference_mode(False),
-        ):
-            return program(states.clone() if states.is_inference() else states)
-
-    def _run(self, module: ProceduralCharacter, rgba: bool, states: Tensor) -> Tensor:
-        with torch.no_grad():
-            states = self._check(states)
-            out = self._call(self._program(module, rgba, states), states)
-            if self.program == "inductor":
-                pool = self._pools.get(rgba)
-                if pool is None:
-                    c = module.layout.char
-                    pool = self._pools[rgba] = FramePool(module.frame0, c.y0, c.x0)
-                out = pool.frame(out)
-            return out.cpu()
-
-    def render(self, states: Tensor) -> Tensor:
-        """states [B, P] -> frames [B, H, W, 3] uint8 on the CPU."""
-        return self._run(self.module, False, states)
-
-    def render_rgba(self, states: Tensor) -> Tensor:
-        """states [B, P] -> [B, H, W, 4] uint8, transparent background, straight (not premultiplied) alpha."""
-        if self._rgba_module is None:
-            self._rgba_module = self._module(rgba=True)
-        return self._run(self._rgba_module, True, states)
-
-
-def _check_inductor(device: str) -> None:
-    """Why the inductor program cannot run here, as an exception (the runtime choice falls back)."""
-    if torch.device(device).type != "cpu":
-        raise ValueError("the inductor program is for CPU; CUDA uses the torch-cuda runtime (CUDA graphs)")
-    compiler = os.environ.get("CXX", "g++")
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"torch inductor needs a C++ compiler and {compiler!r} is not on PATH")

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from engine.render._procedural_parts import TAIL_TIE
-from engine.render.look import CharacterLook
+from engine.render.procedural.look import CharacterLook
+from engine.render.procedural.parts import TAIL_TIE
 
 ROLL_MAX = math.radians(10.0)
 HEAD_SHIFT_X = 0.012  # frame heights the head travels per unit of yaw

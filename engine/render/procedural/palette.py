@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.render.look import CharacterLook
+from engine.render.procedural.look import CharacterLook
 
 _PALETTE_NAMES: tuple[str, ...] = (
     "skin",

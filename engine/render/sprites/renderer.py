@@ -1,6 +1,6 @@
 """The `sprites` appearance: a PNGTuber-style character of layered PNG parts posed by a YAML rig.
 
-The pack is read once (`sprites_rig.load_rig`); every image is premultiplied, scaled to the output
+The pack is read once (`rig.load_rig`); every image is premultiplied, scaled to the output
 resolution and stored as a float tensor [4, h, w] with a transparent 1-pixel border, with colour
 stored as 255*c + 0.5 so that the final uint8 cast is the rounding (as in the procedural renderer).
 Per frame there is only Python arithmetic on the state (which image, where, how turned) and, per
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.render.sprites_rig import SpritePackError, SpriteRig, load_rig
+from engine.render.sprites.rig import SpritePackError, SpriteRig, load_rig
 from engine.state import EMOTIONS, IDX, STATE_FIELDS, VISEMES, P
 
 __all__ = ["SpritePackError", "SpritesRenderer", "probe_sprites"]
