@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamer.chat.config import ModerationRulesConfig, ReplyPolicyConfig, TwitchSourceConfig
 from streamer.chat.policy import ReplyPolicy
 from streamer.chat.twitch import TwitchEventSubSource
+from streamer.config import ModerationRulesConfig, ReplyPolicyConfig, TwitchSourceConfig
 from streamer.director import Director
 from streamer.moderation import Moderator
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN

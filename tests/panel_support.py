@@ -17,10 +17,9 @@ import torch
 
 from engine.state import EMOTIONS, IDX
 from engine.timeline import FrameInputs
-from streamer.config import parse_config
+from streamer.config import PanelConfig, parse_config
 from streamer.events import ChatMessage, ModerationDecision
 from streamer.panel.attach import PanelHandle, start_panel
-from streamer.panel.settings import PanelConfig
 from streamer.panel.store import PanelStore
 from streamer.show import Show
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streamer.chat.config import ReplyPolicyConfig
 from streamer.chat.policy import ReplyPolicy
+from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatKind, ChatMessage
 
 pytestmark = pytest.mark.unit

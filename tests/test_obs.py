@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from engine.clock import FrameClock, TimeBase
 from engine.events import SpokenWord
 from engine.timeline import FrameInputs
-from streamer.obs import ObsConfig, ObsController, ObsOverlayConfig
+from streamer.config import ObsConfig, ObsOverlayConfig
+from streamer.obs import ObsController
 from streamer.obs_captions import CaptionFollower, wrap_caption
 from tests.obs_support import OBS, XVFB, ObsStudio, Xvfb, free_port, wait_until
 

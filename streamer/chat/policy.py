@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.language import reply_language
-from streamer.chat.config import ReplyPolicyConfig
+from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatKind, ChatMessage
 
 log = logging.getLogger("stagecast.policy")

@@ -26,16 +26,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.events import EmotionCue
 from engine.state import EMOTIONS
+from streamer.assets import OVERLAY_DIR
+from streamer.config import PanelConfig
 from streamer.panel.auth import Authenticator, Principal, bearer
 from streamer.panel.control import ActionError, ShowControl
 from streamer.panel.live import TOPICS, Client, LiveFeed
-from streamer.panel.settings import REPO_ROOT, PanelConfig
 from streamer.panel.store import AsyncPanelStore, Ban
 
 log = logging.getLogger("stagecast.panel")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-OVERLAY_DIR = REPO_ROOT / "overlays"
 WS_AUTH_TIMEOUT_S = 5.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from streamer.config import PanelConfig
+from streamer.config.panel import resolve_db_path
 from streamer.panel.app import Panel, create_app
 from streamer.panel.auth import Authenticator
 from streamer.panel.control import ShowControl, UserBlocks
 from streamer.panel.live import LiveFeed
-from streamer.panel.settings import PanelConfig, resolve_db_path
 from streamer.panel.store import AsyncPanelStore
 
 if TYPE_CHECKING:

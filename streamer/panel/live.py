@@ -28,7 +28,7 @@ from streamer.panel.auth import Principal
 from streamer.panel.control import ShowControl, chat_view
 
 if TYPE_CHECKING:
-    from streamer.panel.settings import PanelConfig
+    from streamer.config import PanelConfig
     from streamer.show import Show
 
 log = logging.getLogger("stagecast.panel")

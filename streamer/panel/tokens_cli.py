@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamer.panel.settings import resolve_db_path
+from streamer.config.panel import resolve_db_path
 from streamer.panel.store import ROLES, PanelStore, TokenError
 
 
