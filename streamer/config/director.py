@@ -10,7 +10,7 @@ from streamer.config.chat import ReplyPolicyConfig
 
 class DirectorConfig(ConfigModel):
     policy: ReplyPolicyConfig = Field(default_factory=ReplyPolicyConfig)
-    cooldown_s: float = Field(0.5, ge=0, description="pause after each reply (the policy spaces replies too)")
+    cooldown_s: float = Field(1.0, ge=0, description="pause after each reply (the policy spaces replies too)")
     queue_cap: int = Field(20, ge=1)
     max_reply_s: float = Field(30.0, gt=0, description="a reply longer than this is cut")
     brain_timeout_s: float = Field(20.0, gt=0, description="a brain silent this long loses its turn")
