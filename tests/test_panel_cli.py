@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from streamer.cli.tokens import register
 from streamer.panel.store import PanelStore, split_token
-from streamer.panel.tokens_cli import register
 
 pytestmark = pytest.mark.unit
 
@@ -62,12 +62,12 @@ def test_add_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
 
 def test_default_location_comes_from_the_environment_and_never_the_repo(tmp_path: Path):
     env = {**os.environ, "STAGECAST_PANEL_DB": str(tmp_path / "x" / "panel.db")}
-    proc = subprocess.run([sys.executable, "-m", "streamer.panel.tokens_cli", "token", "add", "obs", "--role",
+    proc = subprocess.run([sys.executable, "-m", "streamer.cli", "token", "add", "obs", "--role",
                            "viewer"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x" / "panel.db").exists() and split_token(proc.stdout.strip())
     env["STAGECAST_PANEL_DB"] = str(REPO / "panel.db")
-    proc = subprocess.run([sys.executable, "-m", "streamer.panel.tokens_cli", "token", "list"],
+    proc = subprocess.run([sys.executable, "-m", "streamer.cli", "token", "list"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert proc.returncode == 2 and "inside the repository" in proc.stderr
     assert not (REPO / "panel.db").exists()

@@ -386,7 +386,8 @@ def test_config_selects_the_demo_pack_by_default_and_resolves_relative_packs(tmp
 
 
 def test_check_reports_whether_the_pack_loads(tmp_path: Path, monkeypatch, capsys) -> None:
-    from streamer import backends, cli
+    from streamer import cli
+    from streamer.cli import backends
 
     monkeypatch.setattr(backends, "_espeak", lambda: [])  # not what this test is about, and the slow part
     pack = broken(tmp_path, _set("parts.head.parent", "torso"))
