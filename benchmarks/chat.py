@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.clock import WallClock
-from streamer.chat.config import ModerationRulesConfig, ReplyPolicyConfig, TwitchSourceConfig
 from streamer.chat.twitch import TwitchEventSubSource
+from streamer.config import ModerationRulesConfig, ReplyPolicyConfig, TwitchSourceConfig
 from streamer.moderation import Moderator
 from streamer.scheduler import TurnScheduler
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN

@@ -127,7 +127,7 @@ def _live2d_available() -> bool:
 def _sprites(width: int, height: int) -> RenderFn:
     """The `sprites` appearance drawing the shipped demo pack (configs/characters/sprite-demo)."""
     from engine.render.sprites.renderer import SpritesRenderer
-    from streamer.config import DEMO_SPRITES
+    from streamer.assets import DEMO_SPRITES
 
     return SpritesRenderer(width, height, DEMO_SPRITES).render
 

@@ -23,7 +23,7 @@ from engine.lifecycle import Lifecycle
 from engine.memory import Memory
 from engine.timeline import Timeline
 from engine.voice.base import Voice
-from streamer.chat.config import ReplyPolicyConfig
+from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatMessage, HealthStatus, PauseChanged, TurnChanged
 from streamer.health import HealthBoard
 from streamer.moderation import Moderator

@@ -18,7 +18,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from engine.clock import StreamClock, WallClock
-from streamer.chat.config import ModerationRulesConfig
+from streamer.config import ModerationRulesConfig
 from streamer.events import ChatMessage, ModerationDecision
 
 log = logging.getLogger("stagecast.moderation")

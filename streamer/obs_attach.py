@@ -4,9 +4,10 @@ through the control surface, and reports its connection as the show's "obs" heal
 from __future__ import annotations
 
 from streamer.bus import Subscription
+from streamer.config import ObsConfig
 from streamer.control import ShowControl
 from streamer.events import CaptionChanged, HealthStatus, PauseChanged
-from streamer.obs import CONNECTED, STOPPED, ObsChanged, ObsConfig, ObsController
+from streamer.obs import CONNECTED, STOPPED, ObsChanged, ObsController
 from streamer.obs_captions import CaptionFollower
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from engine.clock import StreamClock
 from engine.events import EmotionCue
-from streamer.chat.config import ReplyPolicyConfig
+from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatKind, ChatMessage
 from streamer.turns import Priority, Turn, TurnOwner, TurnStatus, prompt_for
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import uvicorn
 
-from streamer.config import parse_config
+from streamer.config import PanelConfig, parse_config
 from streamer.control import ShowControl
 from streamer.panel import attach
-from streamer.panel.settings import PanelConfig
 from streamer.show import Show
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.state import EMOTIONS
-from streamer.config import parse_config
+from streamer.config import PanelConfig, parse_config
 from streamer.control import ShowControl
 from streamer.events import ChatMessage, FrameTick, ModerationDecision
 from streamer.panel.attach import PanelAttachment, PanelHandle
-from streamer.panel.settings import PanelConfig
 from streamer.panel.store import PanelStore
 from streamer.show import Show
 

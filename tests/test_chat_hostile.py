@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer.chat.config import BackoffConfig, ModerationRulesConfig, TwitchSourceConfig
 from streamer.chat.twitch import TwitchEventSubSource, _message
 from streamer.chat.youtube import normalize_api_item
+from streamer.config import BackoffConfig, ModerationRulesConfig, TwitchSourceConfig
 from streamer.events import ChatMessage, Fragment
 from streamer.moderation import Moderator
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN, FakeTwitch, chat_event, emote_fragment

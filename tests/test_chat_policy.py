@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from streamer.chat.config import ReplyPolicyConfig
+from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatKind, ChatMessage
 from streamer.scheduler import TurnScheduler
 from streamer.turns import Priority, Turn, TurnStatus

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from streamer.chat.config import BackoffConfig, TwitchSourceConfig
 from streamer.chat.twitch import TwitchAuthError, TwitchEventSubSource
+from streamer.config import BackoffConfig, TwitchSourceConfig
 from streamer.events import ChatKind, ChatMessage
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN, FakeTwitch, chat_event, emote_fragment
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from streamer.chat.config import BackoffConfig, YouTubeSourceConfig
 from streamer.chat.youtube import YouTubeApiSource, YouTubeError, YouTubePytchatSource
+from streamer.config import BackoffConfig, YouTubeSourceConfig
 from streamer.events import ChatKind, ChatMessage
 from tests.fakes.youtube_livechat import (
     API_KEY,

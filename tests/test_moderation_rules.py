@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from streamer.chat.config import ModerationRulesConfig
+from streamer.config import ModerationRulesConfig
 from streamer.events import ChatMessage, Fragment
 from streamer.moderation import Moderator
 

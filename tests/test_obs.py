@@ -23,8 +23,9 @@ from PIL import Image
 from pydantic import ValidationError
 
 from engine.clock import FrameClock, TimeBase
+from streamer.config import ObsConfig, ObsOverlayConfig
 from streamer.events import CaptionChanged
-from streamer.obs import ObsConfig, ObsController, ObsOverlayConfig
+from streamer.obs import ObsController
 from streamer.obs_captions import CaptionFollower, wrap_caption
 from tests.obs_support import OBS, XVFB, ObsStudio, Xvfb, free_port, wait_until
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from streamer.panel.settings import REPO_ROOT
+from streamer.cli.tokens import register
 from streamer.panel.store import PanelStore, split_token
-from streamer.panel.tokens_cli import register
 
 pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(argv: list[str]) -> int:
@@ -61,12 +62,12 @@ def test_add_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
 
 def test_default_location_comes_from_the_environment_and_never_the_repo(tmp_path: Path):
     env = {**os.environ, "STAGECAST_PANEL_DB": str(tmp_path / "x" / "panel.db")}
-    proc = subprocess.run([sys.executable, "-m", "streamer.panel.tokens_cli", "token", "add", "obs", "--role",
-                           "viewer"], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "streamer.cli", "token", "add", "obs", "--role",
+                           "viewer"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x" / "panel.db").exists() and split_token(proc.stdout.strip())
-    env["STAGECAST_PANEL_DB"] = str(REPO_ROOT / "panel.db")
-    proc = subprocess.run([sys.executable, "-m", "streamer.panel.tokens_cli", "token", "list"],
-                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    env["STAGECAST_PANEL_DB"] = str(REPO / "panel.db")
+    proc = subprocess.run([sys.executable, "-m", "streamer.cli", "token", "list"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert proc.returncode == 2 and "inside the repository" in proc.stderr
-    assert not (REPO_ROOT / "panel.db").exists()
+    assert not (REPO / "panel.db").exists()

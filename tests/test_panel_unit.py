@@ -7,16 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from streamer.panel.control import UserBlocks
 
+from streamer.config import PanelConfig
+from streamer.config.panel import resolve_db_path
 from streamer.events import ChatMessage
 from streamer.moderation import Moderator
 from streamer.panel.auth import Principal, TokenBucket, bearer
-from streamer.panel.control import UserBlocks
 from streamer.panel.live import encode_jpeg
-from streamer.panel.settings import REPO_ROOT, PanelConfig, resolve_db_path
 from streamer.panel.store import split_token
 
 pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_token_bucket_allows_a_burst_then_the_rate():
@@ -60,7 +63,7 @@ def test_database_path_defaults_and_refuses_the_repo(tmp_path: Path, monkeypatch
     assert resolve_db_path() == tmp_path / "env.db"
     assert resolve_db_path(tmp_path / "cfg.db") == tmp_path / "cfg.db"
     with pytest.raises(ValueError, match="inside the repository"):
-        resolve_db_path(REPO_ROOT / "tests" / "panel.db")
+        resolve_db_path(REPO / "tests" / "panel.db")
 
 
 def test_block_list_bans_and_timeouts_expire():

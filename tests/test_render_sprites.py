@@ -368,7 +368,8 @@ def test_missing_pack_folder(tmp_path: Path) -> None:
 
 def test_config_selects_the_demo_pack_by_default_and_resolves_relative_packs(tmp_path: Path) -> None:
     from streamer.assembly import build_renderer
-    from streamer.config import DEMO_SPRITES, ConfigError, load_config, parse_config
+    from streamer.assets import DEMO_SPRITES
+    from streamer.config import ConfigError, load_config, parse_config
 
     config = parse_config({"video": {"width": 128, "height": 96}, "character": {"appearance": "sprites"}})
     assert config.character.sprites is None and config.character.sprite_pack() == DEMO_SPRITES == PACK
@@ -385,7 +386,8 @@ def test_config_selects_the_demo_pack_by_default_and_resolves_relative_packs(tmp
 
 
 def test_check_reports_whether_the_pack_loads(tmp_path: Path, monkeypatch, capsys) -> None:
-    from streamer import backends, cli
+    from streamer import cli
+    from streamer.cli import backends
 
     monkeypatch.setattr(backends, "_espeak", lambda: [])  # not what this test is about, and the slow part
     pack = broken(tmp_path, _set("parts.head.parent", "torso"))

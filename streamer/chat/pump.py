@@ -8,10 +8,10 @@ import contextlib
 import logging
 
 from streamer.chat.base import ChatSource
-from streamer.chat.config import BackoffConfig
 from streamer.chat.twitch import TwitchAuthError
 from streamer.chat.util import Backoff
 from streamer.chat.youtube import YouTubeError
+from streamer.config import BackoffConfig
 from streamer.control import ShowControl
 from streamer.events import HealthStatus
 

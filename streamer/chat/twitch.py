@@ -29,8 +29,8 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
-from streamer.chat.config import TwitchSourceConfig
 from streamer.chat.util import Backoff, DropOldestQueue, RecentIds, safe_str, words_text
+from streamer.config import TwitchSourceConfig
 from streamer.events import ChatKind, ChatMessage, Fragment
 
 log = logging.getLogger("stagecast.chat.twitch")

@@ -8,7 +8,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from streamer.chat.config import BackoffConfig
+from streamer.config import BackoffConfig
 from streamer.events import ChatMessage, Fragment
 
 log = logging.getLogger("stagecast.chat")

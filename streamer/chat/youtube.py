@@ -27,8 +27,8 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
-from streamer.chat.config import YouTubeSourceConfig
 from streamer.chat.util import Backoff, RecentIds, safe_str
+from streamer.config import YouTubeSourceConfig
 from streamer.events import ChatKind, ChatMessage
 
 log = logging.getLogger("stagecast.chat.youtube")

@@ -1,7 +1,7 @@
 """The moderator control panel and OBS overlays: a FastAPI app run by uvicorn inside the show's loop.
 
-`attach.start_panel(show, settings)` is the one entry point the show calls; `tokens_cli.register`
-adds `stagecast token add|list|revoke`. Tokens are stored argon2-hashed in SQLite outside the
+`attach.start_panel(show, settings)` is the one entry point the show calls; `stagecast token add|list|revoke`
+(streamer/cli/tokens.py) manages the credentials. Tokens are stored argon2-hashed in SQLite outside the
 repository; every HTTP request carries `Authorization: Bearer <token>` and the WebSocket sends the
 token as its first message, so no token ever appears in a URL.
 """

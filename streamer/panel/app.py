@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -26,18 +25,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.events import EmotionCue
 from engine.state import EMOTIONS
+from streamer.assets import OVERLAY_DIR, PANEL_STATIC_DIR
+from streamer.config import PanelConfig
 from streamer.control import ActionError
 from streamer.metrics import CONTENT_TYPE, render_metrics
 from streamer.panel.actions import PanelActions
 from streamer.panel.auth import Authenticator, Principal, bearer
 from streamer.panel.live import TOPICS, Client, LiveFeed
-from streamer.panel.settings import REPO_ROOT, PanelConfig
 from streamer.panel.store import AsyncPanelStore, Ban
 
 log = logging.getLogger("stagecast.panel")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-OVERLAY_DIR = REPO_ROOT / "overlays"
 WS_AUTH_TIMEOUT_S = 5.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -222,9 +220,9 @@ def create_app(panel: Panel) -> FastAPI:
     # ----- pages ---------------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "panel.html", media_type="text/html")
+        return FileResponse(PANEL_STATIC_DIR / "panel.html", media_type="text/html")
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=PANEL_STATIC_DIR), name="static")
     if OVERLAY_DIR.is_dir():
         app.mount("/overlays", StaticFiles(directory=OVERLAY_DIR, html=True), name="overlays")
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from streamer.config import PanelConfig
+from streamer.config.panel import resolve_db_path
 from streamer.control import ShowControl
 from streamer.panel.actions import PanelActions
 from streamer.panel.app import Panel, create_app
 from streamer.panel.auth import Authenticator
 from streamer.panel.live import LiveFeed
-from streamer.panel.settings import PanelConfig, resolve_db_path
 from streamer.panel.store import AsyncPanelStore
 
 log = logging.getLogger("stagecast.panel")

@@ -27,7 +27,7 @@ from streamer.panel.auth import Principal
 from streamer.panel.views import chat_json, status_json
 
 if TYPE_CHECKING:
-    from streamer.panel.settings import PanelConfig
+    from streamer.config import PanelConfig
 
 log = logging.getLogger("stagecast.panel")
 

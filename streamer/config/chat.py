@@ -1,22 +1,20 @@
-"""Config models for chat ingestion, moderation rules and the reply policy.
+"""Chat: where messages come from, the moderation rules they pass, and which ones get a reply.
 
-The lead wires these into `streamer/config.py` (chat sources union, `moderation`, `director.policy`).
 Secrets never live here: sources name the *environment variables* that hold tokens, and read
 them when they start, so a config dump or a log line can never leak one.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from streamer.config.base import ConfigModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class BackoffConfig(_Model):
+class BackoffConfig(ConfigModel):
     """Exponential backoff with full jitter between failed attempts."""
 
     initial_s: float = Field(1.0, gt=0)
@@ -24,7 +22,20 @@ class BackoffConfig(_Model):
     factor: float = Field(2.0, ge=1)
 
 
-class TwitchSourceConfig(_Model):
+class ReplaySourceConfig(ConfigModel):
+    type: Literal["replay"]
+    path: Path
+    loop: bool = True
+    loop_gap_s: float = Field(20.0, ge=0)
+
+
+class LocalSourceConfig(ConfigModel):
+    type: Literal["local"]
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+
+
+class TwitchSourceConfig(ConfigModel):
     type: Literal["twitch"]
     broadcaster_id: str = Field(min_length=1, description="numeric user id of the channel to read")
     user_id: str = Field(min_length=1, description="numeric user id the token belongs to (reads and replies as)")
@@ -42,7 +53,7 @@ class TwitchSourceConfig(_Model):
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
 
 
-class YouTubeSourceConfig(_Model):
+class YouTubeSourceConfig(ConfigModel):
     type: Literal["youtube"]
     backend: Literal["api", "pytchat"] = "api"
     live_chat_id: str = Field("", description="api backend: the chat to read (or give video_id)")
@@ -65,7 +76,14 @@ class YouTubeSourceConfig(_Model):
         return self
 
 
-class ModerationRulesConfig(_Model):
+ChatSourceConfig = ReplaySourceConfig | LocalSourceConfig | TwitchSourceConfig | YouTubeSourceConfig
+
+
+class ChatConfig(ConfigModel):
+    sources: list[ChatSourceConfig] = Field(default_factory=list)
+
+
+class ModerationRulesConfig(ConfigModel):
     """Every rule that can stop a message; each one names itself in the decision log."""
 
     max_length: int = Field(300, ge=1, le=10000, description="longer messages are cut to this")
@@ -90,7 +108,7 @@ class ModerationRulesConfig(_Model):
     tracked_users: int = Field(20000, ge=100, description="per-user state kept for at most this many recent viewers")
 
 
-class ReplyPolicyConfig(_Model):
+class ReplyPolicyConfig(ConfigModel):
     """Which chat messages the character answers (the scheduler applies these rules to offered chat;
     `director.cooldown_s` spaces turns and `director.queue_cap` caps the queue)."""
 

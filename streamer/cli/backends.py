@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamer.assets import DEMO_SPRITES
+
 
 @dataclass(frozen=True)
 class BackendStatus:
@@ -81,7 +83,6 @@ def _inductor() -> BackendStatus:
 
 def _sprites(pack: Path | None) -> BackendStatus:
     from engine.render.sprites.renderer import probe_sprites
-    from streamer.config import DEMO_SPRITES
 
     ok, detail = probe_sprites(pack or DEMO_SPRITES)
     return BackendStatus("appearance sprites", ok, detail)

@@ -13,10 +13,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from streamer.config import StagecastConfig
+from engine.render.procedural.look import load_look
+from streamer.cli.options import load
+from streamer.config import StagecastConfig
 
 
 def _ms_per_frame(render: Callable[[object], object], states: list[object]) -> float:
@@ -31,7 +31,6 @@ def _ms_per_frame(render: Callable[[object], object], states: list[object]) -> f
 def compiled_status(config: StagecastConfig) -> str:
     """One line for `stagecast check`: does `runtime: auto` draw this character with the compiled program?"""
     from engine.render.procedural.compiled_cache import is_prepared, program_key
-    from engine.render.procedural.look import load_look
     from streamer.assembly import configure_torch_threads
 
     if config.character.appearance != "procedural" or config.character.runtime != "auto":
@@ -49,16 +48,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     import torch
 
     from engine.render.procedural.compiled_cache import build_compiled
-    from engine.render.procedural.look import load_look
     from engine.render.procedural.renderer import ProceduralRenderer
     from engine.state import P
     from streamer.assembly import configure_torch_threads
-    from streamer.cli import _load
 
     if args.frames < 1:
         print(f"error: --frames must be at least 1, got {args.frames}", file=sys.stderr)
         return 2
-    config = _load(args)
+    config = load(args)
     appearance = config.character.appearance
     if appearance != "procedural":
         print(f"nothing to prepare: the {appearance} appearance has no compiled program")

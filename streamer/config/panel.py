@@ -1,4 +1,4 @@
-"""Panel configuration (one pydantic model, meant to become `StagecastConfig.panel`)."""
+"""The moderator panel: where it listens, its limits, and where its token database lives."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import ipaddress
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+from streamer.config.base import ConfigModel
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The folder that holds the streamer package: the repository when stagecast runs from a checkout."""
 DB_ENV = "STAGECAST_PANEL_DB"
 
 
-class PanelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class PanelConfig(ConfigModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8766, ge=0, le=65535, description="0 picks a free port (tests)")

@@ -1,7 +1,4 @@
-"""`stagecast export`: write the procedural render graph as ONNX (+ a TensorRT engine when possible).
-
-The lead wires it in with one line in streamer/cli.py: `export_cli.register(sub)`.
-"""
+"""`stagecast export`: write the procedural render graph as ONNX (+ a TensorRT engine when possible)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,8 @@ import json
 import logging
 from pathlib import Path
 
+from engine.render.procedural.look import LOOKS
+
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +17,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export, check the file with ONNX Runtime against torch, then build TensorRT if it imports."""
     import torch
 
-    from engine.render.procedural.look import LOOKS
     from engine.render.procedural.onnx_export import export_onnx, graph_key, sha256_file
     from engine.render.procedural.renderer import ProceduralRenderer
     from engine.state import P
@@ -52,8 +50,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `export` subcommand to the `stagecast` parser."""
-    from engine.render.procedural.look import LOOKS
-
     p = subparsers.add_parser("export", help="export the render graph to ONNX (and TensorRT when available)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--width", type=int, default=1280)

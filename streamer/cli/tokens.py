@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamer.panel.settings import resolve_db_path
+from streamer.config import load_config
+from streamer.config.panel import resolve_db_path
 from streamer.panel.store import ROLES, PanelStore, TokenError
 
 
@@ -21,10 +22,7 @@ def _db_path(args: argparse.Namespace) -> Path:
     if args.db is not None:
         return resolve_db_path(args.db)
     if args.config is not None:
-        from streamer.config import load_config
-
-        panel: Any = getattr(load_config(args.config), "panel", None)
-        return resolve_db_path(getattr(panel, "db_path", None))
+        return resolve_db_path(load_config(args.config).panel.db_path)
     return resolve_db_path(None)
 
 
@@ -107,14 +105,3 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     revoke.set_defaults(func=cmd_revoke)
     return token
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m streamer.panel.tokens_cli token add ...`) until the CLI wires it in."""
-    parser = argparse.ArgumentParser(prog="stagecast")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

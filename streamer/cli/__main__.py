@@ -1,0 +1,7 @@
+"""`python -m streamer.cli`: the `stagecast` command."""
+
+import sys
+
+from streamer.cli import main
+
+sys.exit(main())

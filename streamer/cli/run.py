@@ -1,0 +1,26 @@
+"""`stagecast run`: the show."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from streamer.cli.options import load
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.attachments import build_attachments  # the engine and torch load only for the commands
+    from streamer.show import Show  # that use them
+
+    config = load(args)
+    return asyncio.run(Show(config, attachments=build_attachments(config)).run())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `run` subcommand to the `stagecast` parser."""
+    run = subparsers.add_parser("run", help="run the show")
+    run.add_argument("-c", "--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds of stream time")
+    run.add_argument("--virtual", action="store_true", help="virtual time: render as fast as possible")
+    run.set_defaults(func=cmd_run)
