@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from streamer.panel.control import UserBlocks
 
 from streamer.config import PanelConfig
 from streamer.config.panel import resolve_db_path
@@ -66,17 +65,25 @@ def test_database_path_defaults_and_refuses_the_repo(tmp_path: Path, monkeypatch
         resolve_db_path(REPO / "tests" / "panel.db")
 
 
-def test_block_list_bans_and_timeouts_expire():
-    now = [1000.0]
-    blocks = UserBlocks(Moderator(), clock=lambda: now[0])
+def test_bans_hold_and_timeouts_expire_in_stream_time():
+    class StreamTime:
+        """The show's stream clock, moved by the test (frames produced, not the wall)."""
+
+        t = 1000.0
+
+        def now(self) -> float:
+            return self.t
+
+    clock = StreamTime()
+    moderator = Moderator(clock=clock)  # type: ignore[arg-type]
     troll = ChatMessage(platform="twitch", user_name="Troll", text="hi", user_id="42")
-    fan = ChatMessage(platform="twitch", user_name="fan", text="hi", user_id="7")
-    blocks.block("twitch:42", 60)
-    blocks.block("FAN", None)
-    assert blocks.rule_for(troll) == "timeout" and blocks.rule_for(fan) == "banned"
-    now[0] += 61
-    assert blocks.rule_for(troll) is None and blocks.rule_for(fan) == "banned"
-    assert blocks.unblock("fan") and blocks.rule_for(fan) is None and not blocks.unblock("fan")
+    fan = ChatMessage(platform="twitch", user_name="fan", text="hi there", user_id="7")
+    moderator.timeout("twitch:42", 60)
+    moderator.ban("twitch:7")
+    assert moderator.check_message(troll).rule == "blocked_user" and moderator.check_message(fan).rule == "blocked_user"
+    clock.t += 61  # a minute of stream, however long it took on the wall
+    assert moderator.check_message(troll).accepted and moderator.check_message(fan).rule == "blocked_user"
+    assert moderator.unban("twitch:7") and moderator.check_message(fan).accepted and not moderator.unban("twitch:7")
 
 
 def test_preview_jpeg_is_downscaled():
