@@ -54,6 +54,7 @@ def run_one(width: int, height: int, frames: int, appearance: str = "procedural"
             character: dict[str, Any] | None = None) -> dict[str, float | int | str]:
     config = parse_config({"video": {"width": width, "height": height}, "character": character or {}})
     parts = build_engine(config)
+    parts.prewarm()
     speech = parts.voice.synthesize(
         "Hello everyone, welcome to the stream! Today we are measuring how fast every frame is made.", "en"
     )
@@ -71,9 +72,7 @@ def run_one(width: int, height: int, frames: int, appearance: str = "procedural"
         hub.close()
         wall = time.perf_counter() - t0
         stats = hub.stats()
-    close = getattr(parts.renderer, "close", None)
-    if close is not None:
-        close()  # the live2d worker process
+    parts.close()  # the live2d worker process
     warm = list(loop.stats.ms_render)[10:]
     return {
         "appearance": appearance,

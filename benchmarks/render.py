@@ -97,6 +97,7 @@ def _live2d(fast_shaders: bool) -> Callable[[int, int], RenderFn]:
 
         renderer = Live2DRenderer(width, height, Live2DSettings(model=cached_model(), expressions=EXPRESSIONS,
                                                                 fast_shaders=fast_shaders))
+        renderer.open()
         worker_cpu: list[float] = []
 
         def render(states: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.state import neutral_state
+from streamer.attachments import build_attachments
 from streamer.config import parse_config
 from streamer.events import FrameTick
 from streamer.outputs.encoder import AUDIO_INDEX, VIDEO_INDEX
@@ -128,6 +129,7 @@ def run(hours: float, width: int, height: int, fps: int, interval_s: float, segm
         })
         checker = PtsChecker()
         show = Show(config, extra_sinks=[checker])
+        show.attach(*build_attachments(config, show.clock))
         first = show.parts.renderer.render(neutral_state().unsqueeze(0)).numpy().tobytes()
         frames_per_sample = round(rss_every_minutes * 60 * fps)
         rss: list[dict[str, float]] = [{"minute": 0, "hour": 0, "rss_mb": round(rss_mb(), 1)}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 
@@ -36,6 +37,20 @@ class EngineParts:
     brain: Brain
     moderator: Moderator
     memory: Memory | None = None
+
+    def prewarm(self) -> None:
+        """Load the voices' front-ends and the renderer's program (offline renders; the show does this
+        through its lifecycle)."""
+        self.voice.prewarm()
+        self.renderer.prewarm()
+
+    def close(self) -> None:
+        """Release what prewarm took (offline renders; never called inside an event loop)."""
+        async def close_all() -> None:
+            await self.renderer.aclose()
+            await self.voice.aclose()
+
+        asyncio.run(close_all())
 
 
 def configure_torch_threads(threads: int | None = None) -> None:

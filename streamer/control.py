@@ -171,6 +171,10 @@ class ShowControl:
         """An attachment's own health (OBS, a chat source), shown with the show's."""
         self._p.health.report(component, status, detail)
 
+    def attached(self, names: list[str]) -> None:
+        """What is attached to the show now (status lists the chat sources among them)."""
+        self._p.attachments = list(names)
+
     def count_restart(self, component: str) -> None:
         """An attachment restarted after a failure (counted in status and metrics)."""
         self._p.restarts[component] = self._p.restarts.get(component, 0) + 1

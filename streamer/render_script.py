@@ -120,6 +120,7 @@ def render_script(
     parts: EngineParts | None = None,
 ) -> RenderResult:
     parts = parts or build_engine(config)
+    parts.prewarm()
     tb, timeline = parts.timebase, parts.timeline
     d = config.director
     performer = Performer(timeline, parts.brain, parts.voice, parts.moderator, HealthBoard(),
@@ -162,6 +163,7 @@ def render_script(
         performer.close()
         if hub is not None:
             hub.close()
+        parts.close()
     if loop.error is not None:
         raise loop.error
     return RenderResult(loop.stats.frames, hasher.video.hexdigest(), hasher.audio.hexdigest(), interrupts, out)

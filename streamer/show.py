@@ -1,8 +1,10 @@
 """The live show: the composition root.
 
 It builds the core (engine parts, the turn pipeline, the frame loop, the outputs, chat intake) and
-its control surface, starts every part in order (attachments such as the panel and OBS last) and
-closes them in reverse. asyncio owns chat and the director; the frame loop and the encoder run in
+its control surface, starts every part in order and closes them in reverse. Everything that feeds
+or steers the show from outside (chat sources, the panel, OBS, listeners) is an `Attachment`,
+started last with the control surface (`streamer.attachments.build_attachments(config)` builds
+what a config asks for). asyncio owns chat and the director; the frame loop and the encoder run in
 their own threads. The show ends on Ctrl-C/SIGTERM, `ShowControl.stop()`, or when `duration` of
 stream time has been produced, and closes its recordings cleanly either way.
 """
@@ -22,14 +24,8 @@ from engine.frameloop import FrameLoop
 from engine.lifecycle import Component, Lifecycle, Lifecycles
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
 from streamer.bus import EventBus
-from streamer.chat.base import ChatSource
 from streamer.chat.intake import ChatIntake
-from streamer.chat.local import LocalChatSource
-from streamer.chat.pump import ChatPump
-from streamer.chat.replay import ReplaySource
-from streamer.chat.twitch import TwitchEventSubSource
-from streamer.chat.youtube import make_youtube_source
-from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
+from streamer.config import StagecastConfig
 from streamer.control import ShowControl, ShowParts
 from streamer.director import build_director
 from streamer.events import HealthStatus, ShowStopping, SinkChanged
@@ -124,8 +120,7 @@ class Show:
             max_frames=None if duration is None else round(duration * self.timebase.fps),
             observers=[FrameEvents(self.bus, self.timeline)],
         )
-        sources = [ChatPump(self._make_source(s)) for s in config.chat.sources]
-        self.attachments: list[Attachment] = [*sources, *attachments]
+        self.attachments: list[Attachment] = list(attachments)
         self.restarts: dict[str, int] = {}
         self.control = ShowControl(ShowParts(
             timebase=self.timebase, clock=self.clock, virtual=config.show.mode == "virtual",
@@ -134,14 +129,10 @@ class Show:
             attachments=[a.name for a in self.attachments], restarts=self.restarts, request_stop=self.request_stop))
         self._stop = asyncio.Event()
 
-    def _make_source(self, cfg: ChatSourceConfig) -> ChatSource:
-        if isinstance(cfg, ReplaySourceConfig):
-            return ReplaySource(cfg.path, self.clock, loop=cfg.loop, loop_gap_s=cfg.loop_gap_s)
-        if isinstance(cfg, LocalSourceConfig):
-            return LocalChatSource(cfg.host, cfg.port)
-        if cfg.type == "twitch":
-            return TwitchEventSubSource(cfg)
-        return make_youtube_source(cfg)
+    def attach(self, *attachments: Attachment) -> None:
+        """Add attachments before `run` (they start after the core, in this order)."""
+        self.attachments.extend(attachments)
+        self.control.attached([a.name for a in self.attachments])
 
     def _sink_health(self, event: SinkChanged) -> None:
         ok = event.state in ("live", "ok", "closed")
@@ -156,7 +147,8 @@ class Show:
         parts: list[tuple[str, Component]] = []
         if p.memory is not None:
             parts.append(("memory", p.memory))
-        parts += [("brain", p.brain), ("voice", p.voice), ("outputs", self.hub), ("frame loop", self.loop),
+        parts += [("brain", p.brain), ("voice", p.voice), ("renderer", p.renderer), ("outputs", self.hub),
+                  ("frame loop", self.loop),
                   ("director", self.director), ("status log", _StatusLog(self.control))]
         parts += [(a.name, _Attached(a, self.control)) for a in self.attachments]
         return parts

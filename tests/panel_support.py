@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.state import EMOTIONS
+from streamer.attachments import chat_source
+from streamer.chat.pump import ChatPump
 from streamer.config import PanelConfig, parse_config
 from streamer.control import ShowControl
 from streamer.events import ChatMessage, FrameTick, ModerationDecision
@@ -159,7 +161,9 @@ class ShowRunner:
             async def aclose(self) -> None:
                 pass
 
-        self.show = Show(self.config, attachments=[panel, Ready()])
+        self.show = Show(self.config)
+        sources = [ChatPump(chat_source(cfg, self.show.clock)) for cfg in self.config.chat.sources]
+        self.show.attach(*sources, panel, Ready())
         self.show.control.subscribe(self.recorder, FrameTick, inline=True)
         self.rc = await self.show.run()
 

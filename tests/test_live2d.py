@@ -223,8 +223,8 @@ def test_broken_model_reports_the_file(shizuku: Path, tmp_path: Path) -> None:
     moc = copy / "moc" / "shizuku.moc"
     moc.write_bytes(moc.read_bytes()[:2000])
     with pytest.raises(Live2DError, match=r"shizuku\.moc"):
-        Live2DRenderer(320, 180, Live2DSettings(model=copy / "shizuku.model.json"))
+        Live2DRenderer(320, 180, Live2DSettings(model=copy / "shizuku.model.json")).open()
     with pytest.raises(Live2DError, match=r"has no parameter 'ParamNope'"):
-        Live2DRenderer(320, 180, Live2DSettings(model=shizuku, parameters={"cheek": "ParamNope"}))
+        Live2DRenderer(320, 180, Live2DSettings(model=shizuku, parameters={"cheek": "ParamNope"})).open()
     report = {name: (ok, detail) for name, ok, detail in probe_live2d(copy)}
     assert report["Live2D model"][0] is False and "crashed" in report["Live2D model"][1]

@@ -11,6 +11,7 @@ import torch
 import yaml
 from PIL import Image
 
+from engine.lifecycle import Lifecycle
 from engine.render.sprites.renderer import SpritePackError, SpritesRenderer, probe_sprites
 from engine.render.sprites.rig import load_rig
 from engine.state import EMOTIONS, VISEMES, P, make_state
@@ -401,7 +402,7 @@ def test_check_reports_whether_the_pack_loads(tmp_path: Path, monkeypatch, capsy
     assert "[yes]" in line and "parts" in line
 
 
-class _Recorder:
+class _Recorder(Lifecycle):
     """Wraps a Renderer and keeps a digest of the mouth area of every frame."""
 
     def __init__(self, inner: SpritesRenderer) -> None:

@@ -6,8 +6,12 @@ from typing import Protocol
 
 import torch
 
+from engine.lifecycle import Component
 
-class Renderer(Protocol):
+
+class Renderer(Component, Protocol):
+    """`prewarm` builds or loads what drawing needs (a traced program, a GL worker process)."""
+
     width: int
     height: int
 

@@ -10,11 +10,10 @@ from streamer.cli.options import load
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from streamer.attachments import build_attachments  # the engine and torch load only for the commands
-    from streamer.show import Show  # that use them
+    from streamer.attachments import build_show  # the engine and torch load only for the commands that use them
 
     config = load(args)
-    return asyncio.run(Show(config, attachments=build_attachments(config)).run())
+    return asyncio.run(build_show(config).run())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

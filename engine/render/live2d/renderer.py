@@ -19,6 +19,7 @@ The model's auto-blink and auto-breath are off: our animator does both.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import os
 import time
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.lifecycle import Lifecycle
 from engine.render.live2d.errors import Live2DError
 from engine.render.live2d.model import find_model_file, guess_expressions, read_expression, read_model_files
 from engine.render.live2d.process import WorkerProcess
@@ -102,33 +104,48 @@ class Live2DSettings:
     fast_shaders: bool = True  # Cubism 2 without clipping masks: a leaner, pixel-identical fragment shader
 
 
-class Live2DRenderer:
+class Live2DRenderer(Lifecycle):
     """The `live2d` Renderer: states [B, P] -> frames [B, H, W, 3] uint8 of the user's Live2D model."""
 
     def __init__(self, width: int, height: int, settings: Live2DSettings, timeout_s: float = 120.0) -> None:
+        """Checks the model's files; the GL worker process starts in `open` (or `prewarm`, or `with`)."""
         self.width, self.height, self.settings = width, height, settings
+        self.timeout_s = timeout_s
         self.files = read_model_files(find_model_file(settings.model))
         self._shm: shared_memory.SharedMemory | None = None
         self._previous = np.zeros(len(EMOTIONS), dtype=np.float32)
         self.last_worker_s = self.last_worker_cpu_s = 0.0  # wall and CPU (all threads) the last batch took
-        bg = tuple(c / 255.0 for c in settings.background)
-        self._worker: WorkerProcess | None = WorkerProcess(str(self.files.settings), timeout_s)
+        self._worker: WorkerProcess | None = None
+
+    def open(self) -> None:
+        """Start the GL worker, load the model and bind its parameters (idempotent)."""
+        if self._worker is not None:
+            return
+        s = self.settings
+        bg = tuple(c / 255.0 for c in s.background)
+        self._worker = WorkerProcess(str(self.files.settings), self.timeout_s)
         try:
             self.info: dict[str, Any] = self._load({
-                "model": str(self.files.settings), "width": width, "height": height, "background": bg,
-                "scale": settings.scale, "offset_x": settings.offset_x, "offset_y": settings.offset_y,
-                "physics": settings.physics, "motions": bool(settings.motions), "dt": 1.0 / settings.fps,
-                "fast_textures": settings.fast_textures, "fast_shaders": settings.fast_shaders,
+                "model": str(self.files.settings), "width": self.width, "height": self.height, "background": bg,
+                "scale": s.scale, "offset_x": s.offset_x, "offset_y": s.offset_y,
+                "physics": s.physics, "motions": bool(s.motions), "dt": 1.0 / s.fps,
+                "fast_textures": s.fast_textures, "fast_shaders": s.fast_shaders,
             })
             self._bind()
         except BaseException:
             self.close()
             raise
 
+    def prewarm(self) -> None:
+        self.open()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
     def _call(self, *msg: Any) -> Any:
-        """One call to the GL worker, which a closed renderer no longer has."""
+        """One call to the GL worker, which only an open renderer has."""
         if self._worker is None:
-            raise Live2DError(f"{self.files.settings}: the renderer is closed")
+            raise Live2DError(f"{self.files.settings}: the renderer is not open (open() or prewarm() it first)")
         return self._worker.call(*msg)
 
     def _load(self, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +247,7 @@ class Live2DRenderer:
             shm.unlink()
 
     def __enter__(self) -> Live2DRenderer:
+        self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:

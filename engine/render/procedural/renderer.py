@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from engine.lifecycle import Lifecycle
 from engine.render.procedural.cache_dirs import use_persistent_inductor_cache
 from engine.render.procedural.character import ProceduralCharacter
 from engine.render.procedural.frame_pool import FramePool
@@ -25,7 +26,7 @@ from engine.state import P
 PROGRAMS: tuple[str, ...] = ("trace", "eager", "inductor")
 
 
-class ProceduralRenderer:
+class ProceduralRenderer(Lifecycle):
     """The `procedural` Renderer: built-in character, no assets, CPU or GPU torch.
 
     `program` says how the module runs, one program per batch size, the batch-1 one built at

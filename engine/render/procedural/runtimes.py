@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.lifecycle import Lifecycle
 from engine.render.procedural.cache_dirs import cache_dir
 from engine.render.procedural.compiled_cache import build_compiled, is_prepared, program_key
 from engine.render.procedural.look import CharacterLook
@@ -44,7 +45,7 @@ def ort_providers() -> list[str]:
     return [p for p in order if p in have]
 
 
-class OnnxRuntimeRenderer:
+class OnnxRuntimeRenderer(Lifecycle):
     """The exported graph on ONNX Runtime; providers default to the best available."""
 
     def __init__(
@@ -74,7 +75,7 @@ class OnnxRuntimeRenderer:
         return torch.from_numpy(frames)
 
 
-class TorchCudaRenderer:
+class TorchCudaRenderer(Lifecycle):
     """The torch module on a CUDA device, replayed through one CUDA graph per batch size.
 
     Unverified here (no GPU on the development machine). The module runs with index ops
@@ -113,7 +114,7 @@ class TorchCudaRenderer:
         return static_out.cpu()
 
 
-class TensorRTRenderer:
+class TensorRTRenderer(Lifecycle):
     """A native TensorRT 10 engine built from the exported ONNX graph, cached on disk.
 
     UNVERIFIED: written against the documented TensorRT 10 Python API (Builder, OnnxParser,

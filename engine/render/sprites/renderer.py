@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.lifecycle import Lifecycle
 from engine.render.sprites.rig import SpritePackError, SpriteRig, load_rig
 from engine.state import EMOTIONS, IDX, STATE_FIELDS, VISEMES, P
 
@@ -124,7 +125,7 @@ def _over(dst: Tensor, src: Tensor, opacity: float, arena: _Arena) -> None:
         dst.mul_(keep).add_(src[:cn], alpha=opacity)
 
 
-class SpritesRenderer:
+class SpritesRenderer(Lifecycle):
     """The `sprites` Renderer: states [B, P] -> frames [B, H, W, 3] (or RGBA) uint8 on the CPU."""
 
     def __init__(self, width: int, height: int, pack_dir: Path | str) -> None:
