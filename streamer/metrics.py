@@ -53,5 +53,5 @@ class StatusCollector:
 
 def render_metrics(status: ShowStatus) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatusCollector(status))  # type: ignore[arg-type]
+    registry.register(StatusCollector(status))
     return generate_latest(registry)

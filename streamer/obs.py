@@ -30,12 +30,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from streamer.backoff import Backoff
 from streamer.config import ObsConfig
 from streamer.obs_captions import wrap_caption
+from streamer.workers import DaemonExecutor
 
 log = logging.getLogger("stagecast.obs")
 
@@ -188,7 +189,7 @@ class ObsController:
         self._dirty: asyncio.Event | None = None
         self._changed: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonExecutor | None = None
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
         self._lost_at: float | None = None
@@ -213,15 +214,15 @@ class ObsController:
             _REDACT.secrets.add(self._password)
         self._dirty = asyncio.Event()
         self._changed = asyncio.Condition()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stagecast-obs")
+        self._executor = DaemonExecutor("stagecast-obs")  # a connect stuck on a dead OBS never holds up exit
         self._task = asyncio.create_task(self._supervise(), name="obs-supervisor")
 
     async def stop(self) -> None:
         """Cancel the supervisor, close the connection and release the worker thread.
 
-        Bounded: a request stuck on a dead OBS is aborted, each wait is capped near the request timeout.
+        Bounded: a request stuck on a dead OBS is aborted; a connect stuck on one is left to its daemon
+        worker thread, which never holds up the process's exit.
         """
-        timeout = self.config.request_timeout_s + 1.0
         task, self._task = self._task, None
         if task is None:
             return
@@ -230,15 +231,12 @@ class ObsController:
             if self._session is not None:
                 self._session.abort()  # a request blocked on a dead OBS returns now, not at its timeout
         try:
-            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout)
+            async with asyncio.timeout(1.0):
+                await asyncio.gather(task, return_exceptions=True)
         except TimeoutError:
-            log.error("obs: supervisor did not stop within %.1f s", timeout)
+            log.error("obs: supervisor did not stop within 1 s")
+        self._disconnect()  # from here: the worker may still be inside a connect that OBS never answers
         if self._executor is not None:
-            try:
-                await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect),
-                                       timeout)
-            except TimeoutError:
-                log.error("obs: closing the connection took over %.1f s", timeout)
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         if self._password:
@@ -301,10 +299,11 @@ class ObsController:
 
     async def _supervise(self) -> None:
         cfg = self.config
-        delay = cfg.backoff_initial_s
+        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)  # doubling, no jitter
         first = True
         while True:
             await self._publish(state=CONNECTING if first else RECONNECTING)
+            error: str | None = None
             try:
                 version = await self._call(self._connect)
                 t0 = time.perf_counter()
@@ -313,7 +312,7 @@ class ObsController:
                 self._applied = max(self._applied, wanted)
                 reconnect_s = None if self._lost_at is None else time.monotonic() - self._lost_at
                 self._lost_at = None
-                delay = cfg.backoff_initial_s
+                backoff.reset()
                 await self._publish(
                     state=CONNECTED, connects=self._status.connects + 1, last_error=None,
                     obs_version=version.get("obsVersion"), websocket_version=version.get("obsWebSocketVersion"),
@@ -335,12 +334,13 @@ class ObsController:
                 error = _describe(exc, self._password)
                 if self._lost_at is None:
                     self._lost_at = time.monotonic()
+            delay = backoff.next_delay()
+            if error is not None:
                 level = logging.WARNING if self._status.last_error != error else logging.DEBUG
                 log.log(level, "obs: %s; retrying in %.1f s", error, delay)
                 await self._publish(state=RECONNECTING, last_error=error)
             await self._call(self._disconnect)
             await asyncio.sleep(delay)  # backoff between attempts, not a synchronisation
-            delay = min(delay * 2, cfg.backoff_max_s)
 
     async def _serve(self) -> None:
         """Apply wanted changes as they come; send a heartbeat when idle. Raises when OBS goes away."""

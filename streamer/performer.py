@@ -13,8 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator
 
 from engine.brain.base import Brain, HistoryEntry
 from engine.brain.chunking import SentenceChunker
@@ -25,6 +24,7 @@ from streamer.events import HealthStatus
 from streamer.health import HealthBoard
 from streamer.moderation import Moderator
 from streamer.turns import Turn, TurnStatus
+from streamer.workers import DaemonExecutor
 
 log = logging.getLogger("stagecast.performer")
 
@@ -49,7 +49,7 @@ class Performer:
         self.voice_timeout_s = voice_timeout_s
         self.max_reply_s = max_reply_s
         self.speech_latencies: deque[float] = deque(maxlen=100)  # ms from turn start to first scheduled audio
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
+        self._executor = DaemonExecutor("voice")  # a hung voice never holds up the process's exit
 
     async def perform(self, turn: Turn, history: list[HistoryEntry], at_frame: int | None = None) -> None:
         """Put the whole turn on the timeline (from `at_frame` at the earliest); returns once it is all
@@ -85,7 +85,7 @@ class Performer:
                 turn.speaking.set()
         turn.composed.set()
 
-    async def _sentences(self, turn: Turn, history: list[HistoryEntry]) -> AsyncIterator[str]:
+    async def _sentences(self, turn: Turn, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         chunker = SentenceChunker(language=turn.prompt.language)
         if turn.verbatim:
             for sentence in chunker.feed(turn.prompt.text) + chunker.flush():
@@ -117,7 +117,7 @@ class Performer:
                 speech = await future
         except TimeoutError:
             self._executor.shutdown(wait=False)  # abandon the stuck thread
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
+            self._executor = DaemonExecutor("voice")
             raise VoiceFailure(f"the voice took longer than {self.voice_timeout_s:.0f} s") from None
         except Exception as exc:
             raise VoiceFailure(f"{type(exc).__name__}: {exc}") from exc

@@ -126,17 +126,26 @@ def render_script(
     performer = Performer(timeline, parts.brain, parts.voice, parts.moderator, HealthBoard(),
                           brain_timeout_s=d.brain_timeout_s, voice_timeout_s=d.voice_timeout_s,
                           max_reply_s=d.max_reply_s)
-    actions: dict[int, list[Callable[[], None]]] = defaultdict(list)
+    actions: dict[int, list[Callable[[], object]]] = defaultdict(list)
     interrupts: list[list[SpeechEnded]] = []
+
+    def emotion(cue: EmotionCue, frame: int) -> Callable[[], object]:
+        return lambda: timeline.add_emotion(cue, at_frame=frame)
+
+    def cut(frame: int) -> Callable[[], object]:
+        return lambda: interrupts.append(timeline.cut(at_frame=frame))
+
+    def perform(line: ScriptLine, index: int, frame: int) -> Callable[[], object]:
+        return lambda: _perform_line(line, index, frame, performer)
+
     for index, line in enumerate(script):
         frame = tb.frame_at_seconds(line.t)
         if line.emotion is not None:
-            cue = EmotionCue(line.emotion, line.intensity, line.hold)
-            actions[frame].append(lambda cue=cue, f=frame: timeline.add_emotion(cue, at_frame=f))
+            actions[frame].append(emotion(EmotionCue(line.emotion, line.intensity, line.hold), frame))
         if line.interrupt:
-            actions[frame].append(lambda f=frame: interrupts.append(timeline.cut(at_frame=f)))
+            actions[frame].append(cut(frame))
         elif line.text is not None or line.say is not None:
-            actions[frame].append(lambda line=line, i=index, f=frame: _perform_line(line, i, f, performer))
+            actions[frame].append(perform(line, index, frame))
     last_action = max(actions, default=0)
     tail = round(tail_s * tb.fps)
     hub = OutputHub(encoder_settings(config), [SingleFileSink(out)]) if out is not None else None

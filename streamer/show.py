@@ -38,6 +38,7 @@ from streamer.outputs.sink import PacketSink
 log = logging.getLogger("stagecast.show")
 STATUS_EVERY_S = 10.0
 CLOSE_BUDGET_S = 1.5  # every part closes within this, whatever it does (Ctrl-C to exit <= 2 s)
+SINK_CLOSE_S = 0.5  # outputs still stuck after this at the end of a show are abandoned (the recording is not)
 
 
 class Attachment(Protocol):
@@ -108,7 +109,7 @@ class Show:
         self.intake = ChatIntake(self.parts.moderator, self.director.scheduler, self.bus.publish)
         sinks, frame_sinks = build_sinks(config, publish=self.bus.publish)
         self.hub = OutputHub(encoder_settings(config), [*sinks, *extra_sinks], frame_sinks=frame_sinks,
-                             publish=self.bus.publish)
+                             publish=self.bus.publish, sink_close_s=SINK_CLOSE_S)
         self.bus.subscribe(self._sink_health, SinkChanged, inline=True)
         duration = config.show.duration_s
         self.loop = FrameLoop(

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from engine.clock import FrameClock, TimeBase
+from streamer.events import SinkChanged
 from streamer.outputs.encoder import EncoderSettings
 from streamer.outputs.file_sink import SegmentedFileSink
 from streamer.outputs.hub import OutputHub
@@ -170,11 +171,17 @@ def _onsets(path: Path) -> tuple[float, float]:
     return t_video, t_audio
 
 
+def _link_state(event: object, record: Callable[[str], object]) -> None:
+    """A network sink's `publish`: record the state of each SinkChanged it sends."""
+    assert isinstance(event, SinkChanged), event
+    record(event.state)
+
+
 def _push_virtual(nginx: Nginx, seconds: int, flash_at: int | None) -> Path:
     """Push a show in virtual time; the buffer holds it all since encoding outruns the network."""
     states: list[str] = []
     sink = RtmpSink(f"rtmp://127.0.0.1:{nginx.port}/live", KEY, buffer_seconds=seconds + 10,
-                    drain_seconds=60, on_status=lambda s, d: states.append(s))
+                    drain_seconds=60, publish=lambda e: _link_state(e, states.append))
     with OutputHub(_settings(), [sink]) as hub:
         for n in range(seconds * FPS):
             hub.submit(n, _frame(n, flash_at), _audio(n, flash_at))
@@ -212,7 +219,7 @@ def test_rtmp_reconnects_after_server_restart_and_pipeline_never_stops(nginx: Ng
     seconds, down_at, up_at = 20, 5 * FPS, 10 * FPS
     events: list[tuple[float, str]] = []
     sink = RtmpSink(f"rtmp://127.0.0.1:{nginx.port}/live", KEY, backoff_initial=0.5, backoff_max=2.0,
-                    on_status=lambda s, d: events.append((time.monotonic(), s)))
+                    publish=lambda e: _link_state(e, lambda s: events.append((time.monotonic(), s))))
     record = SegmentedFileSink(tmp_path / "rec", segment_seconds=1000)
     clock = FrameClock(TimeBase(FPS, RATE))  # live pacing: the outage must take wall time
     restarted_at = 0.0
@@ -274,6 +281,8 @@ def test_udp_mpegts_reader_decodes_h264() -> None:
         for n in range(4 * FPS):  # live pacing: UDP has no backpressure, a burst would overflow the reader
             clock.wait_for(n)
             hub.submit(n, _frame(n, None), _audio(n, None))
+        link = hub.links()[sink.name]  # what the panel's status shows for a network output
+        assert link["state"] == "live" and link["packets_sent"] > 0, link
     reader.join(15)
     assert len(decoded) >= 30, len(decoded)
     assert decoded[0] == (W, H, "h264")

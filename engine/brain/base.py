@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,6 @@ class HistoryEntry:
 
 
 class Brain(Component, Protocol):
-    def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+    def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         """Stream reply text; `[joy]`-style tags mark emotions and are never spoken."""
         ...

@@ -16,7 +16,7 @@ import asyncio
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ class LlamaLocalBrain(Lifecycle):
             if close is not None:
                 close()
 
-    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         """Yield tokens as the worker thread produces them; cancellation stops the worker."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()  # bounded by max_tokens

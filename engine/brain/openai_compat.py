@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -107,7 +107,7 @@ class OpenAICompatBrain(Lifecycle):
             await self._session.close()
         self._session = None
 
-    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         """Yield text pieces as the server streams them. Raises BrainError with the reason on failure."""
         session = await self._get_session()
         body = self.request_body(prompt, history)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from engine.brain.base import HistoryEntry, Prompt
@@ -103,7 +103,7 @@ class ScriptedBrain(Lifecycle):
         user = prompt.user_name or "friend"
         return pick.format(user=user, name=self.name)
 
-    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncIterator[str]:
+    async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         """Stream the reply word by word, the way a real model would."""
         text = self.compose(prompt)
         for piece in re.findall(r"\S+\s*|\s+", text):

@@ -89,9 +89,8 @@ class LocalChatSource:
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
-            server = site._server
-            if server is not None and server.sockets:  # type: ignore[union-attr]
-                self.bound_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            if addresses := runner.addresses:  # getsockname() of the one site's sockets
+                self.bound_port = addresses[0][1]
             self.ready.set()
             log.info("local chat page: http://%s:%s/", self.host, self.bound_port or self.port)
             while True:

@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import logging
 
+from streamer.backoff import Backoff
 from streamer.chat.base import ChatSource
 from streamer.chat.twitch import TwitchAuthError
-from streamer.chat.util import Backoff
 from streamer.chat.youtube import YouTubeError
 from streamer.config import BackoffConfig
 from streamer.control import ShowControl
@@ -26,7 +26,7 @@ class ChatPump:
     def __init__(self, source: ChatSource, backoff: BackoffConfig | None = None) -> None:
         self.source = source
         self.name = f"chat:{source.name}"
-        self._backoff = Backoff(backoff or BackoffConfig())
+        self._backoff = Backoff.from_config(backoff or BackoffConfig())
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, control: ShowControl) -> None:

@@ -29,7 +29,8 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
-from streamer.chat.util import Backoff, DropOldestQueue, RecentIds, safe_str, words_text
+from streamer.backoff import Backoff
+from streamer.chat.util import DropOldestQueue, RecentIds, as_array, as_object, safe_str, words_text
 from streamer.config import TwitchSourceConfig
 from streamer.events import ChatKind, ChatMessage, Fragment
 
@@ -78,22 +79,28 @@ def _fragments(raw: object) -> tuple[Fragment, ...]:
     return tuple(out)
 
 
+def _bits(value: object) -> float | None:
+    """A positive number of bits, or None (hostile payloads send strings, booleans, negatives)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
 def _message(event: Mapping[str, Any], sub_type: str, message_id: str, timestamp: float) -> ChatMessage | None:
     """One notification's event as a ChatMessage; None for what is not for the character."""
     channel = safe_str(event.get("broadcaster_user_login") or event.get("to_broadcaster_user_login"), 100)
     if sub_type == "channel.chat.message":
-        body = event.get("message") if isinstance(event.get("message"), dict) else {}
+        body = as_object(event.get("message"))
         fragments = _fragments(body.get("fragments"))
         text = safe_str(body.get("text"))
-        badges = event.get("badges") if isinstance(event.get("badges"), list) else []
+        badges = as_array(event.get("badges"))
         roles = frozenset(
             _BADGE_ROLES[key]
             for b in badges
             if isinstance(b, dict) and (key := safe_str(b.get("set_id"), 40)) in _BADGE_ROLES
         )
-        cheer = event.get("cheer") if isinstance(event.get("cheer"), dict) else None
-        bits = cheer.get("bits") if cheer else None
-        paid = isinstance(bits, int | float) and not isinstance(bits, bool) and bits > 0
+        amount = _bits(as_object(event.get("cheer")).get("bits"))
+        paid = amount is not None
         return ChatMessage(
             platform="twitch",
             channel=channel,
@@ -105,7 +112,7 @@ def _message(event: Mapping[str, Any], sub_type: str, message_id: str, timestamp
             fragments=fragments,
             timestamp=timestamp,
             language=detect_language(words_text(fragments, text)),
-            amount=float(bits) if paid else None,
+            amount=amount,
             currency="BITS" if paid else None,
             kind=ChatKind.CHEER if paid else ChatKind.CHAT,
         )
@@ -113,7 +120,7 @@ def _message(event: Mapping[str, Any], sub_type: str, message_id: str, timestamp
         anonymous = bool(event.get("is_anonymous"))
         name = "anonymous" if anonymous else safe_str(event.get("user_name") or event.get("user_login"), 200)
         bits = event.get("bits")
-        amount = float(bits) if isinstance(bits, int | float) and not isinstance(bits, bool) and bits > 0 else None
+        amount = _bits(bits)
         text = safe_str(event.get("message")) or f"{name} cheered {bits} bits!"
         return ChatMessage("twitch", name or "viewer", text, safe_str(event.get("user_id"), 100), channel,
                            f"cheer:{message_id}", timestamp=timestamp, language=detect_language(text),
@@ -208,7 +215,7 @@ class TwitchEventSubSource:
                 self._http = None
 
     async def _run(self) -> None:
-        backoff = Backoff(self.config.backoff)
+        backoff = Backoff.from_config(self.config.backoff)
         while True:
             ws: aiohttp.ClientWebSocketResponse | None = None
             try:
@@ -242,7 +249,7 @@ class TwitchEventSubSource:
             frame = self._parse(msg)
             if frame is None or frame[0] != "session_welcome":
                 raise _Lost(f"expected session_welcome, got {frame[0] if frame else msg.type.name}")
-            session = frame[2].get("session") if isinstance(frame[2].get("session"), dict) else {}
+            session = as_object(frame[2].get("session"))
             session_id = safe_str(session.get("id"), 200)
             if not session_id:
                 raise _Lost("welcome without a session id")
@@ -290,7 +297,7 @@ class TwitchEventSubSource:
             if kind == "notification":
                 self._notify(metadata, payload)
             elif kind == "session_reconnect":
-                session = payload.get("session") if isinstance(payload.get("session"), dict) else {}
+                session = as_object(payload.get("session"))
                 url = safe_str(session.get("reconnect_url"), 2000)
                 if not url.startswith(("ws://", "wss://")):
                     raise _Lost("session_reconnect without a usable reconnect_url")
@@ -299,7 +306,7 @@ class TwitchEventSubSource:
                 await self._drain(ws, silence_s)
                 ws, silence_s = new_ws, new_silence_s
             elif kind == "revocation":
-                sub = payload.get("subscription") if isinstance(payload.get("subscription"), dict) else {}
+                sub = as_object(payload.get("subscription"))
                 log.warning("%s: Twitch revoked %s (%s)", self.name, safe_str(sub.get("type"), 100),
                             safe_str(sub.get("status"), 100))
             # session_keepalive: receiving it already reset the timeout
@@ -336,7 +343,7 @@ class TwitchEventSubSource:
 
     def _notify(self, metadata: dict[str, Any], payload: dict[str, Any]) -> None:
         event = payload.get("event")
-        sub = payload.get("subscription") if isinstance(payload.get("subscription"), dict) else {}
+        sub = as_object(payload.get("subscription"))
         sub_type = safe_str(metadata.get("subscription_type") or sub.get("type"), 100)
         message_id = safe_str(metadata.get("message_id"), 200)
         if not isinstance(event, dict) or not message_id:

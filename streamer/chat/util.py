@@ -1,14 +1,14 @@
-"""Small pieces every chat adapter needs: at-most-once delivery, backoff, and a bounded hand-off."""
+"""Small pieces every chat adapter needs: at-most-once delivery, a bounded hand-off, and readers
+for untrusted JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
-from streamer.config import BackoffConfig
 from streamer.events import ChatMessage, Fragment
 
 log = logging.getLogger("stagecast.chat")
@@ -36,23 +36,6 @@ class RecentIds:
 
     def __contains__(self, key: str) -> bool:
         return key in self._ids
-
-
-class Backoff:
-    """Exponential backoff with full jitter, so many clients do not retry in lockstep."""
-
-    def __init__(self, config: BackoffConfig, rng: random.Random | None = None) -> None:
-        self.config = config
-        self._rng = rng or random.Random()
-        self.attempt = 0
-
-    def next_delay(self, at_least: float = 0.0) -> float:
-        ceiling = min(self.config.max_s, self.config.initial_s * self.config.factor**self.attempt)
-        self.attempt += 1
-        return max(at_least, self._rng.uniform(ceiling / 2, ceiling))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class DropOldestQueue:
@@ -100,3 +83,13 @@ def safe_str(value: object, limit: int = 20_000) -> str:
         return ""
     text = value if isinstance(value, str) else str(value)
     return text[:limit]
+
+
+def as_object(value: object) -> dict[str, Any]:
+    """A JSON object from an untrusted payload, or ``{}`` when it is anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_array(value: object) -> list[Any]:
+    """A JSON array from an untrusted payload, or ``[]`` when it is anything else."""
+    return value if isinstance(value, list) else []

@@ -27,7 +27,8 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
-from streamer.chat.util import Backoff, RecentIds, safe_str
+from streamer.backoff import Backoff
+from streamer.chat.util import RecentIds, as_object, safe_str
 from streamer.config import YouTubeSourceConfig
 from streamer.events import ChatKind, ChatMessage
 
@@ -65,25 +66,25 @@ def normalize_api_item(item: object, chat_id: str) -> ChatMessage | None:
     """One `youtube#liveChatMessage` as a ChatMessage; None for events that are not for the character."""
     if not isinstance(item, dict):
         return None
-    snippet = item.get("snippet") if isinstance(item.get("snippet"), dict) else {}
-    who = item.get("authorDetails") if isinstance(item.get("authorDetails"), dict) else {}
+    snippet = as_object(item.get("snippet"))
+    who = as_object(item.get("authorDetails"))
     msg_id = safe_str(item.get("id"), 200)
     kind = safe_str(snippet.get("type"), 64)
     name = safe_str(who.get("displayName"), 200) or "viewer"
     amount = currency = None
     chat_kind = ChatKind.CHAT
     if kind == "textMessageEvent":
-        details = snippet.get("textMessageDetails") if isinstance(snippet.get("textMessageDetails"), dict) else {}
+        details = as_object(snippet.get("textMessageDetails"))
         text = safe_str(details.get("messageText") or snippet.get("displayMessage"))
     elif kind == "superChatEvent":
-        details = snippet.get("superChatDetails") if isinstance(snippet.get("superChatDetails"), dict) else {}
+        details = as_object(snippet.get("superChatDetails"))
         amount, currency, chat_kind = _micros(details.get("amountMicros")), safe_str(details.get("currency"), 8), \
             ChatKind.SUPER_CHAT
         shown = safe_str(details.get("amountDisplayString"), 40)
         text = safe_str(details.get("userComment")) or f"{name} sent a Super Chat of {shown}!"
     elif kind == "superStickerEvent":
-        details = snippet.get("superStickerDetails") if isinstance(snippet.get("superStickerDetails"), dict) else {}
-        meta = details.get("superStickerMetadata") if isinstance(details.get("superStickerMetadata"), dict) else {}
+        details = as_object(snippet.get("superStickerDetails"))
+        meta = as_object(details.get("superStickerMetadata"))
         amount, currency, chat_kind = _micros(details.get("amountMicros")), safe_str(details.get("currency"), 8), \
             ChatKind.SUPER_STICKER
         text = f"{name} sent a Super Sticker: {safe_str(meta.get('altText'), 200) or 'a sticker'}"
@@ -165,7 +166,7 @@ class YouTubeApiSource:
 
     async def messages(self) -> AsyncIterator[ChatMessage]:
         self._auth()  # fail fast without credentials
-        backoff = Backoff(self.config.backoff)
+        backoff = Backoff.from_config(self.config.backoff)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             chat_id = await self._chat_id(http)
             page: str | None = None
@@ -183,8 +184,7 @@ class YouTubeApiSource:
                 if status == 200 and isinstance(body, dict) and isinstance(body.get("items", []), list):
                     ended = False
                     for item in body.get("items", []):
-                        if isinstance(item, dict) and safe_str(item.get("snippet", {}).get("type")
-                                                               if isinstance(item.get("snippet"), dict) else "",
+                        if isinstance(item, dict) and safe_str(as_object(item.get("snippet")).get("type"),
                                                                64) == "chatEndedEvent":
                             ended = True
                         msg = self._normalize(item, chat_id)
@@ -294,7 +294,7 @@ class YouTubePytchatSource:
 
     async def messages(self) -> AsyncIterator[ChatMessage]:
         loop = asyncio.get_running_loop()
-        backoff = Backoff(self.config.backoff)
+        backoff = Backoff.from_config(self.config.backoff)
         reader: Any = None
         pool = ThreadPoolExecutor(1, thread_name_prefix="pytchat")
         try:

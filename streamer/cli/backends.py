@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from streamer.assets import DEMO_SPRITES
 
@@ -18,7 +19,7 @@ class BackendStatus:
     detail: str
 
 
-def _module(name: str) -> tuple[object | None, str]:
+def _module(name: str) -> tuple[ModuleType | None, str]:
     try:
         return importlib.import_module(name), ""
     except Exception as exc:
@@ -55,7 +56,7 @@ def _av() -> list[BackendStatus]:
     av, err = _module("av")
     if av is None:
         return [BackendStatus("PyAV", False, err)]
-    codecs = av.codecs_available  # type: ignore[attr-defined]
+    codecs = av.codecs_available
     out = [BackendStatus("PyAV", True, f"av {av.__version__}")]
     for codec in ("libx264", "aac"):
         out.append(BackendStatus(f"encoder {codec}", codec in codecs, "" if codec in codecs else "not in this FFmpeg"))

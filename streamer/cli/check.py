@@ -23,7 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `check` subcommand to the `stagecast` parser."""
     check = subparsers.add_parser("check", help="validate a config and list usable backends")
     check.add_argument("-c", "--config", type=Path, default=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.render.procedural.look import LOOKS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.cli.export")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -48,7 +48,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `export` subcommand to the `stagecast` parser."""
     p = subparsers.add_parser("export", help="export the render graph to ONNX (and TensorRT when available)")
     p.add_argument("--out", required=True, help="output folder")

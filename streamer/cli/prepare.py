@@ -11,15 +11,18 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from engine.render.procedural.look import load_look
 from streamer.cli.options import load
 from streamer.config import StagecastConfig
 
+_State = TypeVar("_State")
 
-def _ms_per_frame(render: Callable[[object], object], states: list[object]) -> float:
+
+def _ms_per_frame(render: Callable[[_State], object], states: Sequence[_State]) -> float:
     times = []
     for s in states:
         started = time.perf_counter()
@@ -94,7 +97,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `prepare` subcommand to the `stagecast` parser."""
     p = subparsers.add_parser("prepare", help="build the compiled CPU renderer once, so `runtime: auto` uses it")
     p.add_argument("-c", "--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")

@@ -30,7 +30,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `render` subcommand to the `stagecast` parser."""
     render = subparsers.add_parser("render", help="render a script of turns to a video file (offline)")
     render.add_argument("--script", required=True, help="JSONL script of timed turns")

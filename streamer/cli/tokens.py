@@ -11,7 +11,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from streamer.config import load_config
 from streamer.config.panel import resolve_db_path
@@ -82,7 +81,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add `token` with `add`, `list` and `revoke` to a `parser.add_subparsers()` object."""
     token = subparsers.add_parser("token", help="panel credentials (add, list, revoke)")
     common = argparse.ArgumentParser(add_help=False)

@@ -83,6 +83,13 @@ class ChatConfig(ConfigModel):
     sources: list[ChatSourceConfig] = Field(default_factory=list)
 
 
+ExemptRole = Literal["broadcaster", "mod", "vip", "subscriber"]
+
+
+def _default_exempt_roles() -> list[ExemptRole]:
+    return ["broadcaster", "mod"]
+
+
 class ModerationRulesConfig(ConfigModel):
     """Every rule that can stop a message; each one names itself in the decision log."""
 
@@ -100,8 +107,8 @@ class ModerationRulesConfig(ConfigModel):
     rate_per_minute: float = Field(6.0, gt=0, description="messages a viewer may send per minute (sustained)")
     rate_burst: int = Field(3, ge=1)
     languages: list[str] = Field(default_factory=list, description="allow-list of ISO 639-1 codes; empty allows all")
-    exempt_roles: list[Literal["broadcaster", "mod", "vip", "subscriber"]] = Field(
-        default_factory=lambda: ["broadcaster", "mod"],
+    exempt_roles: list[ExemptRole] = Field(
+        default_factory=_default_exempt_roles,
         description="roles that skip links/spam/duplicate/rate rules (never banned words)",
     )
     decision_log_size: int = Field(1000, ge=10)

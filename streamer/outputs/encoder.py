@@ -20,14 +20,15 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.audio.codeccontext import AudioCodecContext
 from av.audio.stream import AudioStream
-from av.codec.context import CodecContext
 from av.container import OutputContainer
+from av.video.codeccontext import VideoCodecContext
 from av.video.stream import VideoStream
 
 from engine.clock import TimeBase
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.encoder")
 
 VIDEO_INDEX = 0
 """``packet.stream_index`` of video packets produced by :class:`AVEncoder`."""
@@ -44,7 +45,7 @@ class EncoderSettings:
     timebase: TimeBase = field(default_factory=TimeBase)  # the show's clock: F fps, R Hz, R/F checked there
     video_codec: str = "libx264"
     preset: str = "veryfast"
-    tune: str = "zerolatency"
+    tune: str | None = "zerolatency"  # None (or "") = no tune
     video_bitrate_kbps: int = 2500
     audio_bitrate_kbps: int = 128
     keyframe_seconds: float = 2.0
@@ -76,6 +77,13 @@ class EncoderSettings:
             raise ValueError("yuv420p needs even width and height")
         if self.audio_channels not in (1, 2):
             raise ValueError("audio_channels must be 1 or 2")
+
+
+def packet_pts(packet: av.Packet) -> int:
+    """``packet.pts``, which every packet from :class:`AVEncoder` carries (PyAV types it optional)."""
+    if packet.pts is None:
+        raise ValueError("packet has no pts")
+    return packet.pts
 
 
 def clone_packet(packet: av.Packet) -> av.Packet:
@@ -134,6 +142,8 @@ class AVEncoder:
             options["tune"] = s.tune
         options.update(s.extra_video_options)
         stream = self._template.add_stream(s.video_codec, rate=s.fps, options=options)
+        if not isinstance(stream, VideoStream):  # video_codec is a free string: PyAV types the union
+            raise ValueError(f"video_codec {s.video_codec!r} is not a video encoder")
         ctx = stream.codec_context
         ctx.width = s.width
         ctx.height = s.height
@@ -160,12 +170,12 @@ class AVEncoder:
         return stream
 
     @property
-    def video_context(self) -> CodecContext:
+    def video_context(self) -> VideoCodecContext:
         """The opened video encoder context (extradata, width, height, time_base)."""
         return self.video_template.codec_context
 
     @property
-    def audio_context(self) -> CodecContext:
+    def audio_context(self) -> AudioCodecContext:
         """The opened audio encoder context (extradata, sample_rate, layout, frame_size)."""
         return self.audio_template.codec_context
 
@@ -215,7 +225,7 @@ class AVEncoder:
             audio_packets = self._encode_audio_block(block)
             if audio_packets:
                 last = audio_packets[-1]
-                self._audio_watermark = (last.pts + (last.duration or 0)) * self.audio_time_base
+                self._audio_watermark = (packet_pts(last) + (last.duration or 0)) * self.audio_time_base
             self._pending += audio_packets
         return self._release(self._audio_watermark)
 

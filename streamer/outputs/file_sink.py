@@ -18,9 +18,9 @@ from pathlib import Path
 import av
 from av.container import OutputContainer
 
-from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder, clone_packet
+from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder, clone_packet, packet_pts
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.file")
 
 _FORMATS = {"mkv": "matroska", "mp4": "mp4"}
 _MAX_PENDING = 256  # audio packets held while waiting for the first keyframe
@@ -82,7 +82,7 @@ class SegmentedFileSink:
             raise RuntimeError("start(encoder) must be called before write()")
         index = packet.stream_index
         if index == VIDEO_INDEX and packet.is_keyframe:
-            t = packet.pts * packet.time_base
+            t = packet_pts(packet) * packet.time_base
             if self._segment_start is None or t >= self._segment_start + self.segment_seconds:
                 self._open_segment(t)
         if self._out is None:

@@ -62,22 +62,26 @@ class OutputHub(Lifecycle):
         copy_frames: bool = True,
         frame_sinks: Sequence[FrameSink] = (),
         publish: Publish | None = None,
+        sink_close_s: float = 10.0,
     ) -> None:
         # Build the encoder here so bad settings fail in the caller, not silently on the thread.
         self.settings = settings
+        self.sink_close_s = sink_close_s  # on close, how long the sinks together may take to finish
         self.encoder = AVEncoder(settings)
         self._copy = copy_frames
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_frames))
-        self._sinks: list[tuple[PacketSink, SinkStatus]] = []
-        self._frame_sinks: list[tuple[FrameSink, SinkStatus]] = []
         names: set[str] = set()
-        for target, items in ((self._sinks, sinks), (self._frame_sinks, frame_sinks)):
-            for i, sink in enumerate(items):
-                name = sink.name
-                if name in names:
-                    name = f"{name}#{i}"
-                names.add(name)
-                target.append((sink, SinkStatus(name)))
+
+        def status(i: int, name: str) -> SinkStatus:  # names are unique across both kinds of sink
+            if name in names:
+                name = f"{name}#{i}"
+            names.add(name)
+            return SinkStatus(name)
+
+        self._sinks: list[tuple[PacketSink, SinkStatus]] = [(s, status(i, s.name)) for i, s in enumerate(sinks)]
+        self._frame_sinks: list[tuple[FrameSink, SinkStatus]] = [
+            (s, status(i, s.name)) for i, s in enumerate(frame_sinks)
+        ]
         self._publish = publish
         self._runners: list[SinkRunner] = []
         self._lock = threading.Lock()
@@ -98,12 +102,13 @@ class OutputHub(Lifecycle):
         self.open()
 
     async def aclose(self) -> None:
-        """Drain, flush and close every sink, off the event loop."""
-        await asyncio.to_thread(self.close)
+        """Drain, flush and close every sink, off the event loop; a sink still stuck after
+        `sink_close_s` is abandoned, so a stopping show never waits on a dead network."""
+        await asyncio.to_thread(self.close, self.sink_close_s + 1.0)
 
     def links(self) -> dict[str, dict[str, Any]]:
         """The network link of every sink that has one (state, reconnects, packets sent and dropped)."""
-        return {st.name: dataclasses.asdict(sink.status()) for sink, st in self._sinks if isinstance(sink, LinkedSink)}
+        return {st.name: dataclasses.asdict(sink.status) for sink, st in self._sinks if isinstance(sink, LinkedSink)}
 
     # -- caller side -----------------------------------------------------------------------------
     def submit(self, n: int, rgb: np.ndarray, audio: np.ndarray) -> None:
@@ -188,8 +193,11 @@ class OutputHub(Lifecycle):
             except Exception:
                 log.exception("output hub: encoder flush failed")
         finally:
+            for runner in self._runners:  # every sink closes at once; one stuck sink delays no other
+                runner.stop()
+            deadline = time.monotonic() + self.sink_close_s
             for runner in self._runners:
-                runner.close()
+                runner.join(deadline - time.monotonic())
             for sink, st in self._frame_sinks:
                 if st.state == "ok" and self._call(sink, st, "close"):
                     st.state = "closed"

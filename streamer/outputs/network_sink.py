@@ -23,11 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 
+from streamer.backoff import Backoff
 from streamer.events import SinkChanged
 
-from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder, clone_packet
+from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder, clone_packet, packet_pts
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.network")
 
 Publish = Callable[[object], None]
 """The show's EventBus.publish: link changes go out as SinkChanged (detail masked, never a secret)."""
@@ -213,7 +214,7 @@ class ThreadedMuxSink:
 
     def _run(self) -> None:
         assert self._encoder is not None
-        delay = self.backoff_initial
+        backoff = Backoff(self.backoff_initial, self.backoff_max)  # doubling, no jitter
         first = True
         while not self._stopping.is_set():
             self._set_state(CONNECTING if first else RECONNECTING)
@@ -233,10 +234,9 @@ class ThreadedMuxSink:
                 if conn is not None:
                     conn.close()
             if self._went_live:
-                delay = self.backoff_initial  # a connection that worked resets the backoff
-            if self._stopping.wait(delay):
+                backoff.reset()  # a connection that worked starts the backoff again
+            if self._stopping.wait(backoff.next_delay()):
                 break
-            delay = min(delay * 2, self.backoff_max)
         self._set_state(CLOSED)
 
     def _pump(self, conn: Connection) -> None:
@@ -250,6 +250,8 @@ class ThreadedMuxSink:
                 self._went_live = True
                 self._set_state(LIVE)
             if self._stopping.is_set():
+                if not self._went_live:
+                    return  # nobody is watching a stream that never started: nothing to drain
                 deadline = deadline or time.monotonic() + self.drain_seconds
                 with self._cond:
                     empty = not self._buf
@@ -266,22 +268,22 @@ class ThreadedMuxSink:
                 if not packet.is_keyframe:
                     continue
                 start = _t(packet)
-                v_off = packet.pts
+                v_off = packet_pts(packet)
                 a_off = None
                 for p in preroll:  # audio overlapping the keyframe: keeps the decoder primed
                     if _t(p) + Fraction(1024) * p.time_base > start:
                         a_off = a_off if a_off is not None else int(start / p.time_base)
-                        p.pts -= a_off
+                        p.pts = packet_pts(p) - a_off
                         p.dts = p.pts
                         conn.send(p)
                 preroll.clear()
             if packet.stream_index == VIDEO_INDEX:
-                packet.pts -= v_off
+                packet.pts = packet_pts(packet) - v_off
                 packet.dts = packet.dts - v_off if packet.dts is not None else packet.pts
             else:
                 if a_off is None:
                     a_off = int(Fraction(v_off) * self._video_tb() / packet.time_base)
-                packet.pts -= a_off
+                packet.pts = packet_pts(packet) - a_off
                 packet.dts = packet.pts
             conn.send(packet)
             with self._status_lock:

@@ -31,7 +31,7 @@ import av
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
 from .network_sink import Publish, ThreadedMuxSink, mask_url
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.rtmp")
 
 _RELAY = Path(__file__).with_name("rtmp_relay.py")
 
@@ -125,6 +125,8 @@ class _RelayConnection:
         return self.live.is_set()
 
     def close(self) -> None:
+        if not self.live.is_set():
+            self.failed = True  # never published: no trailer to send, and the relay may be stuck connecting
         if not self.failed:
             try:
                 self.out.close()  # FLV trailer into the pipe, bounded by the writer's stall timeout
@@ -136,7 +138,7 @@ class _RelayConnection:
         except OSError:
             pass
         try:
-            self.proc.wait(1.0 if self.failed else self.stall_seconds)
+            self.proc.wait(0.2 if self.failed else self.stall_seconds)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

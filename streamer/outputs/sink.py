@@ -30,6 +30,7 @@ class PacketSink(Protocol):
 class LinkedSink(Protocol):
     """A packet sink with a network link of its own (RTMP, UDP): its link state goes into status."""
 
+    @property
     def status(self) -> LinkStatus: ...
 
 

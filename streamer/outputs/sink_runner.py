@@ -18,12 +18,13 @@ from typing import Any
 
 import av
 
+from streamer.backoff import Backoff
 from streamer.events import SinkChanged
 
 from .encoder import VIDEO_INDEX, AVEncoder
 from .sink import PacketSink
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.runner")
 _STOP = object()
 
 Publish = Callable[[object], None]  # the show's EventBus.publish
@@ -55,7 +56,7 @@ class SinkRunner:
         self.publish = publish
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._need_keyframe = False
-        self._backoff = backoff_initial
+        self._backoff = Backoff(backoff_initial, backoff_max)  # doubling, no jitter
         self._started = False
         self._thread = threading.Thread(target=self._run, name=f"sink-{status.name}", daemon=True)
         self._thread.start()
@@ -72,16 +73,31 @@ class SinkRunner:
             self._need_keyframe = True
             self._set("degraded", "sink is not keeping up; dropping packets until it does")
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Finish queued packets and close the sink; a sink stuck for `timeout` is abandoned."""
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.error("sink %s is stuck; abandoning it", self.status.name)
-            return
-        self._thread.join(timeout)
+    def stop(self) -> None:
+        """Ask the worker to finish the queued packets and close the sink (returns at once). A full
+        queue means the sink is stuck: its backlog is dropped so the request gets through."""
+        while True:
+            try:
+                self._queue.put_nowait(_STOP)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.status.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the sink to close; False (logged) when it is still stuck: its daemon thread is abandoned."""
+        self._thread.join(max(0.0, timeout))
         if self._thread.is_alive():
-            log.error("sink %s did not close within %.0f s; abandoning it", self.status.name, timeout)
+            log.error("sink %s did not close in time; abandoning it", self.status.name)
+            return False
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stop()
+        self.join(timeout)
 
     # -- worker ------------------------------------------------------------------------------------
     def _set(self, state: str, detail: str = "") -> None:
@@ -103,7 +119,8 @@ class SinkRunner:
         return True
 
     def _failed(self, method: str, exc: Exception) -> None:
-        log.exception("sink %s failed in %s(); restarting in %.0f s", self.status.name, method, self._backoff)
+        delay = self._backoff.next_delay()
+        log.exception("sink %s failed in %s(); restarting in %.0f s", self.status.name, method, delay)
         self._set("degraded", f"{type(exc).__name__}: {exc}")
         if method != "start":
             try:
@@ -111,8 +128,7 @@ class SinkRunner:
             except Exception:
                 log.debug("closing failed sink %s also failed", self.status.name, exc_info=True)
         self._started = False
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self.backoff_max)
+        self._retry_at = time.monotonic() + delay
         self.status.restarts += 1
 
     def _run(self) -> None:
@@ -141,7 +157,7 @@ class SinkRunner:
                 self._busy_since = None
             self.status.packets += 1
             if self.status.state != "ok" and self._queue.qsize() < self._queue.maxsize // 2:
-                self._backoff = self.backoff_initial
+                self._backoff.reset()
                 self._set("ok")
         if self._started:
             try:

@@ -16,7 +16,7 @@ import av
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
 from .network_sink import Publish, ThreadedMuxSink, ffmpeg_protocols, mask_url
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.udp")
 
 
 class _TsConnection:

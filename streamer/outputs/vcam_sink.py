@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.outputs.vcam")
 
 
 def no_device_hint() -> str:

@@ -23,7 +23,7 @@ from engine.render.procedural.cache_dirs import cache_dir, inductor_cache_dir
 from engine.render.procedural.look import CharacterLook
 from engine.render.procedural.renderer import ProceduralRenderer
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.render.compiled")
 
 _HERE = Path(__file__).resolve().parent
 # the procedural renderer's code: a change to any of these means a new program

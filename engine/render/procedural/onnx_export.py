@@ -20,7 +20,7 @@ from engine.render.procedural.character import ProceduralCharacter
 from engine.render.procedural.look import CharacterLook
 from engine.state import P, neutral_state
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.render.onnx")
 
 INPUT, OUTPUT = "states", "frames"
 OPSET = 18

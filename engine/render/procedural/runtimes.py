@@ -24,7 +24,7 @@ from engine.render.procedural.onnx_export import INPUT, OUTPUT, cached_onnx, sha
 from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import P
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("stagecast.render.runtimes")
 
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "torch-inductor", "torch-cuda", "onnxruntime", "tensorrt")
 FP16_TOLERANCE = 2  # max |diff| per channel (of 255) for an fp16 engine to be kept
