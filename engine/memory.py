@@ -189,11 +189,6 @@ class Memory(Lifecycle):
         with self._tx():
             self._insert_turn(self._clock(), to_user_id, name, "character", language, text)
 
-    def set_note(self, user_id: str, note: str) -> None:
-        """A moderator's note about a viewer replaces the automatic one."""
-        with self._tx():
-            self._db.execute("UPDATE viewers SET note=? WHERE user_id=?", (note[: self.limits.note_chars], user_id))
-
     def _insert_turn(self, ts: float, user_id: str, name: str, role: str, language: str, text: str) -> None:
         self._db.execute(
             "INSERT INTO turns(ts, user_id, name, role, language, text) VALUES (?, ?, ?, ?, ?, ?)",

@@ -16,4 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 bash scripts/setup.sh
 .venv/bin/ruff check .
+.venv/bin/lint-imports            # the architecture's import rules (pyproject.toml [tool.importlinter])
+.venv/bin/mypy engine streamer
 .venv/bin/python -m pytest "$@"

@@ -63,6 +63,7 @@ class Director(Lifecycle):
         scheduler = self.scheduler
         turn = scheduler.new_turn(scheduler.priority_of(message), message.text, message.language,
                                   message.user_name, message.user_id)
+        turn.reply_to = message
         scheduler.submit(turn)
         return turn if turn.status == TurnStatus.QUEUED else None
 
@@ -206,7 +207,7 @@ class Director(Lifecycle):
         if self._publish is not None:
             p = turn.prompt
             self._publish(TurnChanged(turn.id, turn.status.value, turn.priority.name.lower(), p.user_name,
-                                      p.text[:300], p.language, turn.played_text[:300]))
+                                      p.text[:300], p.language, turn.played_text, turn.reply_to))
 
     def _settle_played(self, turn: Turn, cut: list[SpeechEnded]) -> None:
         heard = {r.speech_id: r.played_text for r in cut}

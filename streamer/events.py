@@ -110,7 +110,8 @@ class TurnChanged:
     user: str
     text: str
     language: str
-    played_text: str = ""
+    played_text: str = ""  # what viewers heard (the whole reply once it is done)
+    reply_to: ChatMessage | None = None  # the chat message the turn answers
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class TurnScheduler:
                 return Offer(False, "sampled_out")
         turn = self.new_turn(priority, message.text, message.language, message.user_name, message.user_id)
         turn.viewer_key = message.user_key
+        turn.reply_to = message
         self.submit(turn)
         if turn.status == TurnStatus.SKIPPED:
             return Offer(False, "dropped", turn)

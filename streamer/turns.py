@@ -14,6 +14,7 @@ from engine.brain.base import Prompt
 from engine.events import EmotionCue, SpeechEnded
 from engine.language import detect_language, reply_language
 from engine.timeline import ScheduledSpeech
+from streamer.events import ChatMessage
 
 
 class Priority(IntEnum):
@@ -67,6 +68,7 @@ class Turn:
     prompt: Prompt
     verbatim: bool = False  # say-now: speak the text as given, no brain
     emotion: EmotionCue | None = None
+    reply_to: ChatMessage | None = None  # the chat message this turn answers, if any
     viewer_key: str | None = None  # set for offered chat: the no-repeat rule looks at it
     arrived: float = 0.0  # stream seconds when it was queued (expiry)
     status: TurnStatus = TurnStatus.QUEUED

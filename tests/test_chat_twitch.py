@@ -208,3 +208,37 @@ def test_revocation_and_keepalive_frames_do_not_disturb_the_stream() -> None:
 
     (msg,) = run_with_fake(body)  # type: ignore[misc]
     assert msg.text == "after revocation"
+
+
+def test_the_characters_spoken_reply_is_posted_back_into_twitch_chat(tmp_path) -> None:
+    """`replies: true`: once a reply to a Twitch viewer has been heard in full, the show posts exactly
+    those words into the chat, as a reply to the viewer's message."""
+    from streamer.chat.pump import ChatPump
+    from streamer.config import parse_config
+    from streamer.events import TurnChanged
+    from streamer.show import Show
+
+    async def body(fake: FakeTwitch) -> tuple[list[dict], list[TurnChanged]]:
+        config = parse_config({
+            "video": {"width": 128, "height": 96}, "chat": {"sources": []}, "panel": {"enabled": False},
+            "outputs": {"recording": {"enabled": False}}, "character": {"memory": {"enabled": False}},
+            "director": {"cooldown_s": 0},
+        })
+        show = Show(config, attachments=[ChatPump(make_source(fake, replies=True))])
+        done: list[TurnChanged] = []
+        show.control.subscribe(lambda e: done.append(e) if e.status == "done" else None, TurnChanged)
+        runner = asyncio.create_task(show.run())
+        try:
+            await fake.wait_for(lambda: fake.live_session() is not None, limit_s=60)
+            await fake.publish("channel.chat.message", chat_event("hello Aiko!", "Yuki", "555", message_id="q-7"))
+            await fake.wait_for(lambda: bool(fake.chat_posts), limit_s=60)
+        finally:
+            show.request_stop()
+            assert await runner == 0
+        return fake.chat_posts, done
+
+    posts, done = run_with_fake(body)  # type: ignore[misc]
+    (turn,) = done
+    assert turn.reply_to is not None and turn.reply_to.message_id == "q-7" and turn.played_text
+    assert posts == [{"broadcaster_id": "42", "sender_id": "7", "message": turn.played_text,
+                      "reply_parent_message_id": "q-7"}]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.panel_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ShowRunner, make_tokens
+from tests.panel_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ShowRunner
 
 pytestmark = [
     pytest.mark.integration,
@@ -25,12 +25,6 @@ TIMINGS: dict[str, float] = {}
 BLOCK_RULES = ("blocked_user", "banned")  # the Moderator's own ban rule, or the panel's adapter
 HOSTILE_NAME = '<img src=x onerror="window.__xss=1">'
 HOSTILE_TEXT = "<script>window.__xss=2</script> hi <b>bold</b>"
-
-
-@pytest.fixture(scope="module")
-def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    db = tmp_path_factory.mktemp("panel") / "panel.db"
-    return {"db": str(db), **make_tokens(db)}
 
 
 @pytest.fixture(scope="module")

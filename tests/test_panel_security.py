@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from streamer.panel.store import PanelStore
-from tests.panel_support import ShowRunner, make_tokens
+from tests.panel_support import ShowRunner
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
@@ -26,12 +26,6 @@ MOD_ROUTES = [("POST", "/api/interrupt"), ("POST", "/api/say"), ("POST", "/api/e
               ("POST", "/api/resume"), ("POST", "/api/skip"), ("POST", "/api/clear"), ("POST", "/api/timeout"),
               ("GET", "/api/audit"), ("GET", "/api/banned-words")]
 SEEN: list[str] = []  # every response body and header block, checked for tokens at the end
-
-
-@pytest.fixture(scope="module")
-def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    db = tmp_path_factory.mktemp("panel") / "panel.db"
-    return {"db": str(db), **make_tokens(db)}
 
 
 @pytest.fixture(scope="module")

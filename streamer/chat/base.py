@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from streamer.events import ChatMessage
 
@@ -12,3 +12,13 @@ class ChatSource(Protocol):
     name: str
 
     def messages(self) -> AsyncIterator[ChatMessage]: ...
+
+
+@runtime_checkable
+class ChatReplier(Protocol):
+    """A source that can post the character's replies back into its chat (Twitch with `replies: true`)."""
+
+    @property
+    def replies_enabled(self) -> bool: ...
+
+    async def send_reply(self, text: str, reply_to: ChatMessage | None = None) -> bool: ...

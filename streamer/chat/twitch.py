@@ -360,6 +360,10 @@ class TwitchEventSubSource:
         if msg is not None and (msg.kind is not ChatKind.CHAT or self._seen.add(f"msg:{msg.message_id}")):
             self._queue.put(msg)
 
+    @property
+    def replies_enabled(self) -> bool:
+        return self.config.replies
+
     async def send_reply(self, text: str, reply_to: ChatMessage | None = None) -> bool:
         """Post the character's (already output-moderated) words into chat, when enabled."""
         if not self.config.replies or self._http is None:

@@ -104,11 +104,6 @@ class SegmentedFileSink:
         self._enforce_retention()
 
     # -- internals -------------------------------------------------------------------------------
-    @property
-    def current_path(self) -> Path | None:
-        """The file being written, if any."""
-        return self._path
-
     def _segment_path(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
         while True:  # never overwrite a file from a run restarted within the same second
