@@ -8,6 +8,9 @@ trees run alternately (A B A B ...) and the ratio of their medians is what is re
   panel: the whole show (chat, director, events, outputs), wall ms per frame from "show starting"
   to "show stopped" in its log.
 
+Both trees run with an empty `STAGECAST_CACHE`, so `runtime: auto` draws with the traced program in
+both (a compiled program built for one tree's sources would otherwise make the comparison unfair).
+
     python benchmarks/compare_commits.py --base 1bec503 [--pairs 3] [--frames 300] [--show-seconds 30]
         -> benchmarks/results/compare_commits.json
 """
@@ -37,8 +40,11 @@ outputs: {recording: {directory: %s}}
 """
 
 
+CACHE = tempfile.mkdtemp(prefix="stagecast-cache-")
+
+
 def run_loop(tree: Path, frames: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "STAGECAST_CACHE": CACHE}
     subprocess.run([sys.executable, str(tree / "benchmarks" / "loop.py"), "--frames", str(frames)], cwd=tree,
                    env=env, check=True, capture_output=True, text=True)
     data = json.loads((tree / "benchmarks" / "results" / "loop.json").read_text())
@@ -51,7 +57,7 @@ def _stamp(line: str) -> float:
 
 def run_show(tree: Path, seconds: float) -> float:
     """Wall ms per frame of a virtual show, between its "show starting" and "show stopped" lines."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "STAGECAST_CACHE": CACHE}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "show.yaml"
         config.write_text(SHOW_CONFIG % (tree / "configs" / "demo-chat.jsonl", Path(tmp) / "rec"))

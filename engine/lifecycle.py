@@ -46,6 +46,14 @@ class Lifecycle:
         """Nothing to release."""
 
 
+async def cancel_and_wait(*tasks: asyncio.Task[object] | None) -> None:
+    """Cancel tasks and wait until they have unwound (their own errors are theirs to log)."""
+    pending = [t for t in tasks if t is not None]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 class Lifecycles:
     """Parts started in order and closed in reverse; a close that overruns its share is abandoned."""
 

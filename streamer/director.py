@@ -10,7 +10,6 @@ every queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from engine.brain.base import Brain, HistoryEntry
 from engine.clock import StreamClock, WallClock
 from engine.events import EmotionCue, SpeechEnded
-from engine.lifecycle import Lifecycle
+from engine.lifecycle import Lifecycle, cancel_and_wait
 from engine.memory import Memory
 from engine.timeline import Timeline
 from engine.voice.base import Voice
@@ -191,10 +190,7 @@ class Director(Lifecycle):
 
     async def aclose(self) -> None:
         """Stop performing (a turn on air is cut), finish pending memory writes, stop the voice worker."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self.performer.close()
         await asyncio.to_thread(self._memory_executor.shutdown, wait=True)
 

@@ -21,7 +21,7 @@ from typing import Protocol
 from engine import language
 from engine.clock import FrameClock
 from engine.frameloop import FrameLoop
-from engine.lifecycle import Component, Lifecycle, Lifecycles
+from engine.lifecycle import Component, Lifecycle, Lifecycles, cancel_and_wait
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
 from streamer.bus import EventBus
 from streamer.chat.intake import ChatIntake
@@ -75,10 +75,7 @@ class _StatusLog(Lifecycle):
         self._task = asyncio.create_task(self._run(), name="status-log")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

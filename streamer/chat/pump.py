@@ -8,6 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from engine.lifecycle import cancel_and_wait
 from streamer.backoff import Backoff
 from streamer.bus import Subscription
 from streamer.chat.base import ChatReplier, ChatSource
@@ -42,9 +43,7 @@ class ChatPump:
     async def aclose(self) -> None:
         if self._replies is not None:
             self._replies.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
