@@ -29,7 +29,9 @@ class TimeBase:
         if self.fps <= 0 or self.sample_rate <= 0:
             raise ValueError("fps and sample_rate must be positive")
         if self.sample_rate % self.fps:
-            raise ValueError(f"sample_rate {self.sample_rate} / fps {self.fps} is not an integer")
+            raise ValueError(
+                f"audio.sample_rate ({self.sample_rate}) / video.fps ({self.fps}) must be an integer so every frame "
+                "carries a whole number of samples (e.g. 48000 with 24, 25, 30, 50, 60)")
 
     @property
     def samples_per_frame(self) -> int:

@@ -136,7 +136,7 @@ def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:
 
 def build_engine(config: StagecastConfig, seed: int | None = None, with_memory: bool = False) -> EngineParts:
     """`with_memory` opens the SQLite memory (the live show); offline renders stay stateless."""
-    timebase = TimeBase(config.video.fps, config.audio.sample_rate)
+    timebase = config.timebase
     character = config.character
     memory = None
     if with_memory and character.memory.enabled:
@@ -163,7 +163,7 @@ def encoder_settings(config: StagecastConfig) -> EncoderSettings:
     return EncoderSettings(
         width=config.video.width,
         height=config.video.height,
-        timebase=TimeBase(config.video.fps, config.audio.sample_rate),
+        timebase=config.timebase,
         video_codec=enc.video_codec,
         preset=enc.preset,
         tune=enc.tune,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from engine.clock import TimeBase
 from streamer.config.base import ConfigModel
 from streamer.config.character import CharacterConfig
 from streamer.config.chat import ChatConfig, ModerationRulesConfig
@@ -27,17 +28,17 @@ class StagecastConfig(ConfigModel):
     obs: ObsConfig = Field(default_factory=ObsConfig)
 
     @model_validator(mode="after")
-    def _samples_per_frame_is_integer(self) -> StagecastConfig:
-        if self.audio.sample_rate % self.video.fps:
-            raise ValueError(
-                f"audio.sample_rate ({self.audio.sample_rate}) / video.fps ({self.video.fps}) must be an "
-                "integer so every frame carries a whole number of samples (e.g. 48000 with 24, 25, 30, 50, 60)"
-            )
+    def _one_time_base(self) -> StagecastConfig:
+        TimeBase(self.video.fps, self.audio.sample_rate)  # the R/F rule lives there
         keyframe_frames = self.outputs.encoder.keyframe_s * self.video.fps
         if abs(keyframe_frames - round(keyframe_frames)) > 1e-9:
             raise ValueError("outputs.encoder.keyframe_s × video.fps must be a whole number of frames")
         return self
 
     @property
+    def timebase(self) -> TimeBase:
+        return TimeBase(self.video.fps, self.audio.sample_rate)
+
+    @property
     def samples_per_frame(self) -> int:
-        return self.audio.sample_rate // self.video.fps
+        return self.timebase.samples_per_frame
