@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,11 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.wheel_build import build_project_wheel
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "gpu-run.sh"
-SOURCES = ("pyproject.toml", "README.md", "engine", "streamer", "configs", "overlays")
 
 
 def _run(cmd: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
@@ -58,16 +58,7 @@ def test_dry_run_refuses_an_interpreter_without_torch(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="building the wheel needs setuptools")
 def test_install_step_puts_the_project_into_a_fresh_venv_with_no_deps(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in SOURCES:  # a copy, so the build leaves nothing (build/, *.egg-info) in the checkout
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(REPO / name, src / name)
-    wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-          "--no-build-isolation", "-w", wheels, src])
+    wheels = build_project_wheel(tmp_path).parent
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv])  # with its own pip, as the GPU image's python has
     python = venv / "bin" / "python"
