@@ -15,8 +15,9 @@
 #   bash scripts/gpu-run.sh rehearse   every section of benchmarks/gpu.py on this CPU at small sizes
 #
 # Without a CUDA device the default command says so and exits 0 before installing anything (the dry
-# run). STAGECAST_PYTHON picks the interpreter (default python3: on the GPU machine the one with torch),
-# STAGECAST_WHEELS the wheel folder (default .whl), STAGECAST_GPU_BUDGET_S the benchmark's budget.
+# run). STAGECAST_PYTHON picks the interpreter (default python3: on the GPU machine the one with torch;
+# .venv/bin/python for prepare and rehearse, which run here), STAGECAST_WHEELS the wheel folder
+# (default .whl), STAGECAST_GPU_BUDGET_S the benchmark's budget in seconds (default 420).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +39,9 @@ GL_DEBS=(libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 
 say() { echo "gpu-run: $*"; }
 
-has_cuda() {  # 0: CUDA device; 1: none; 2: this python has no torch (not the GPU image)
-  "$PY" - <<'EOF' 2>/dev/null
+has_cuda() {  # 0: CUDA device; 1: none; 2: an NVIDIA GPU, but this python has no torch (not the GPU image)
+  local code=0
+  "$PY" - <<'EOF' 2>/dev/null || code=$?
 import sys
 try:
     import torch
@@ -47,13 +49,18 @@ except ImportError:
     sys.exit(2)
 sys.exit(0 if torch.cuda.is_available() else 1)
 EOF
+  if [ "$code" = 2 ] && ! nvidia-smi -L >/dev/null 2>&1; then
+    code=1  # no torch here, and no GPU either: the dry run on a developer's machine
+  fi
+  return "$code"
 }
 
 install() {  # the project and its missing dependencies, --no-deps, on top of $PY's own packages (torch)
   local wheels=("$WHEELS"/*.whl)
   [ -e "${wheels[0]}" ] || { say "no wheels in $WHEELS (run 'bash scripts/gpu-run.sh prepare' first)" >&2; return 1; }
-  "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade "${wheels[@]}"
+  # PIP_BREAK_SYSTEM_PACKAGES: an image's system python may be marked externally managed; it is thrown away after
+  PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
+    --no-cache-dir --upgrade "${wheels[@]}"
   (cd / && "$PY" -c "import engine, streamer; print('gpu-run: installed', engine.__file__)")  # not the checkout's
 }
 
@@ -108,7 +115,7 @@ run() {
   local code=0
   has_cuda || code=$?
   if [ "$code" = 2 ]; then
-    say "$PY cannot import torch: this is not the GPU image (set STAGECAST_PYTHON)" >&2
+    say "an NVIDIA GPU is here but $PY cannot import torch: not the GPU image (set STAGECAST_PYTHON)" >&2
     return 1
   fi
   if [ "$code" = 1 ]; then
@@ -130,6 +137,6 @@ case "${1:-run}" in
   run) run ;;
   install) install ;;
   prepare) prepare ;;
-  rehearse) "$PY" benchmarks/gpu.py --rehearse ;;
+  rehearse) "${STAGECAST_PYTHON:-.venv/bin/python}" benchmarks/gpu.py --rehearse ;;  # here, in the project's venv
   *) echo "usage: bash scripts/gpu-run.sh [run|install|prepare|rehearse]" >&2; exit 2 ;;
 esac

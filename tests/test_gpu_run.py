@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -48,11 +49,18 @@ def test_dry_run_without_cuda_skips_cleanly(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # nor written
 
 
-def test_dry_run_refuses_an_interpreter_without_torch(tmp_path: Path) -> None:
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has an NVIDIA GPU")
+def test_an_interpreter_without_torch_skips_without_a_gpu_and_is_refused_with_one(tmp_path: Path) -> None:
     venv = tmp_path / "bare"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
-    proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60,
-                          env=_clean_env(STAGECAST_PYTHON=str(venv / "bin" / "python")))
+    env = _clean_env(STAGECAST_PYTHON=str(venv / "bin" / "python"))
+    assert "no CUDA device here" in _run(["bash", SCRIPT], env=env).stdout  # plain `bash scripts/gpu-run.sh` here
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: pretend'\n")
+    (stub / "nvidia-smi").chmod(0o755)
+    env["PATH"] = f"{stub}:{env['PATH']}"
+    proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 1 and "cannot import torch" in proc.stderr
 
 
