@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.wheel_build import build_project_wheel
+
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "engine", "streamer", "configs", "overlays")
 
 # Run inside the installed venv: where each shipped file the default show needs resolves to.
 PROBE = """
@@ -52,16 +51,8 @@ def _run(cmd: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="building the wheel needs setuptools")
 def test_wheel_installed_elsewhere_finds_its_files(tmp_path: Path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in SOURCES:  # a copy, so the build leaves nothing (build/, *.egg-info) in the checkout
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(REPO / name, src / name)
+    wheel = build_project_wheel(tmp_path)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    _run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", src])
-    (wheel,) = (tmp_path / "dist").glob("stagecast-*.whl")
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])

@@ -51,7 +51,9 @@ def test_traceable_index_path_equals_slice_path() -> None:
         sliced = m(states)
         m.traceable = True
         indexed = m(states)
+        exported = ProceduralCharacter(200, 150).eval().for_export()(states)  # drawn in float, cast last
     assert torch.equal(sliced, indexed)
+    assert torch.equal(sliced, exported)
 
 
 @pytest.mark.parametrize("rgba", [False, True])
@@ -221,10 +223,13 @@ def test_tensorrt_matches_torch(tmp_path: Path) -> None:  # pragma: no cover - n
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_torch_cuda_graphs_match_cpu() -> None:  # pragma: no cover - needs a GPU
+@pytest.mark.parametrize("program", ["graphs", "eager"])
+def test_torch_cuda_graphs_match_cpu(program: str) -> None:  # pragma: no cover - needs a GPU
     from engine.render.procedural.runtimes import TorchCudaRenderer
 
     states = random_states(3, seed=2)
-    a = TorchCudaRenderer(320, 180).render(states)
+    cuda = TorchCudaRenderer(320, 180, program=program)
+    a = cuda.render(states)
     b = ProceduralRenderer(320, 180).render(states)
     assert int((a.int() - b.int()).abs().max()) <= 2
+    assert torch.equal(cuda.render(random_states(3, seed=5)), cuda.render(random_states(3, seed=5)))

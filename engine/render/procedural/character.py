@@ -82,8 +82,10 @@ class ProceduralCharacter(nn.Module):
         self.aa = lay.S * height  # pixels per head unit
         self.lw = 0.032 * self.look.line_width
         ch = self.channels = 4 if rgba else 3
-        self.traceable = False  # True: move pixels with index ops only (set for ONNX export)
+        self.traceable = False  # True: move pixels with index ops only (set for ONNX export and CUDA graphs)
         self.compiled = False  # True: the torch.compile form (see `for_compiler`)
+        self.float_frame = False  # True: the whole frame in float, cast to uint8 last (see `for_export`)
+        self._background: list[str] = []  # the float frame's pieces around the character's box
         pal = palette(self.look)
         self._color_index = {name: i for i, name in enumerate(pal)}
         colors = torch.tensor([list(c) + ([255.0] if rgba else []) for c in pal.values()]) + 0.5
@@ -116,7 +118,7 @@ class ProceduralCharacter(nn.Module):
         for name in ("neck", "torso"):
             self.register_buffer(f"rows_{name}", self._row_layer(lay.boxes[name], pal, rgba), persistent=False)
         rows = max(self.boxes[n].y1 - self.boxes[n].y0 for n in ("neck", "torso"))
-        self.register_buffer("row_index", torch.arange(rows, dtype=torch.float32), persistent=False)
+        self.register_buffer("row_index", torch.arange(rows, dtype=torch.int64), persistent=False)
         hc, wc = self.canvas_hw
         for name, d in lay.dyn.items():
             h, w = d.size
@@ -149,6 +151,27 @@ class ProceduralCharacter(nn.Module):
         self.register_buffer("canvas0_compiled", canvas0, persistent=False)
         return self
 
+    def for_export(self) -> ProceduralCharacter:
+        """Switch to the form exported to ONNX (for ONNX Runtime and TensorRT) and captured in CUDA graphs.
+
+        * Pixels move through index ops (`traceable`): offsets never leave the device.
+        * The frame is assembled in float around the character's box and cast to uint8 as the very
+          last op, so no op but that Cast touches uint8: TensorRT 10 takes uint8 only as a network
+          input or output. The pixels are those of `forward` in the other forms, bit for bit.
+        """
+        self.traceable = True
+        self.float_frame = True
+        c = self.layout.char
+        planar = self.frame0.permute(0, 3, 1, 2).float()
+        pieces = {"bg_top": planar[:, :, : c.y0], "bg_left": planar[:, :, c.y0 : c.y1, : c.x0],
+                  "bg_right": planar[:, :, c.y0 : c.y1, c.x1 :], "bg_bottom": planar[:, :, c.y1 :]}
+        self._background = []
+        for name, piece in pieces.items():
+            if piece.numel():  # a box at the frame's edge leaves that piece empty: no zero-size tensor in the graph
+                self.register_buffer(name, piece.contiguous(), persistent=False)
+                self._background.append(name)
+        return self
+
     def _row_layer(self, box: Box, pal: dict[str, tuple[float, ...]], rgba: bool) -> Tensor:
         """Neck and torso at rest, premultiplied, as rows [h + pad, C + 1, w]: (G, T) with out = in*T + G.
 
@@ -173,7 +196,8 @@ class ProceduralCharacter(nn.Module):
         b = self.boxes[box]
         h = b.y1 - b.y0
         layer = getattr(self, f"rows_{box}")
-        idx = (self.row_index[:h].view(1, -1) + shift.view(-1, 1)).to(torch.int64).reshape(-1)
+        # whole numbers, added as int64: an fp16 engine would round float row numbers
+        idx = (self.row_index[:h].view(1, -1) + shift.to(torch.int64).view(-1, 1)).reshape(-1)
         r0 = torch.index_select(layer, 0, idx)
         r1 = torch.index_select(layer, 0, idx + 1)
         rows = torch.lerp(r0, r1, frac.view(-1, 1, 1).repeat_interleave(h, 0))
@@ -208,7 +232,8 @@ class ProceduralCharacter(nn.Module):
         index = x0
         if moves == "index":
             plane = torch.arange(batch, device=x0.device).repeat(d.sides).view(-1, 1, 1, 1) * (self.channels * hc * wc)
-            base = plane + (y0 * wc + x0).to(torch.int64)
+            # in int64 from the whole-number offsets on: y0 * wc overflows float16 (and rounds past 2048)
+            base = plane + y0.to(torch.int64) * wc + x0.to(torch.int64)
             index = (base + getattr(self, f"grid_{d.name}")).reshape(-1)
         X = (x0 + getattr(self, f"xb_{d.name}")) / H
         Y = (y0 + getattr(self, f"yb_{d.name}")) / H
@@ -285,6 +310,8 @@ class ProceduralCharacter(nn.Module):
     # -- the program -----------------------------------------------------------------------------
 
     def forward(self, states: Tensor) -> Tensor:
+        if self.float_frame:
+            return self._float_frame(self._straight(self._canvas(states)))
         pixels = self.char_pixels(states)
         c = self.layout.char
         out = self.frame0.expand(pixels.shape[0], -1, -1, -1).clone()
@@ -297,6 +324,22 @@ class ProceduralCharacter(nn.Module):
         Everything outside that box is `frame0`. The compiled program stops here and the renderer
         writes the box into a recycled frame (`FramePool`).
         """
+        return self._finish(self._canvas(states))
+
+    def _float_frame(self, pixels: Tensor) -> Tensor:
+        """The character's box [B, C, h, w] (float, straight alpha) inside the background, then uint8 [B, H, W, C]."""
+        batch = pixels.shape[0]
+
+        def bg(name: str) -> list[Tensor]:
+            return [getattr(self, name).expand(batch, -1, -1, -1)] if name in self._background else []
+
+        row = bg("bg_left") + [pixels] + bg("bg_right")
+        rows = bg("bg_top") + [torch.cat(row, dim=3) if len(row) > 1 else pixels] + bg("bg_bottom")
+        frame = torch.cat(rows, dim=2) if len(rows) > 1 else rows[0]
+        return frame.permute(0, 2, 3, 1).to(torch.uint8)
+
+    def _canvas(self, states: Tensor) -> Tensor:
+        """states [B, P] -> the character's box as the premultiplied planar canvas [B, C, h, w] (float)."""
         s = torch.minimum(torch.maximum(states.float(), self.lo), self.hi)
         f = {name: s[:, i].reshape(-1, 1, 1, 1) for i, name in enumerate(STATE_FIELDS)}
         lay, col, aa, lw = self.layout, self._col, self.aa, self.lw
@@ -384,7 +427,7 @@ class ProceduralCharacter(nn.Module):
             return parts.draw_brow(reg, bx, by, p, aa, col)
 
         self._draw(canvas, "brow", pose, batch, brow)
-        return self._finish(canvas)
+        return canvas
 
     def _paint_static(self, canvas: Tensor, b: Box, paint: Callable[[Tensor], Tensor]) -> None:
         """Repaint a box that never moves (neck, torso, the head's shadow on the neck)."""
@@ -395,12 +438,16 @@ class ProceduralCharacter(nn.Module):
             canvas[:, :, b.y0 : b.y1, b.x0 : b.x1] = region
 
     def _finish(self, canvas: Tensor) -> Tensor:
+        return self._straight(canvas).permute(0, 2, 3, 1).to(torch.uint8)
+
+    def _straight(self, canvas: Tensor) -> Tensor:
+        """The canvas in float32 with straight alpha (colors are 255*c + 0.5: the uint8 cast rounds)."""
         canvas = canvas.float()  # the compiled form's float16 canvas (a no-op otherwise)
         if self.rgba:  # un-premultiply so consumers get straight alpha
             alpha = canvas[:, 3:4] - 0.5
             rgb = (canvas[:, :3] - 0.5) * (255.0 / alpha.clamp(min=1e-3)) + 0.5
             canvas = torch.cat([rgb.clamp(max=255.5), canvas[:, 3:4]], dim=1)
-        return canvas.permute(0, 2, 3, 1).to(torch.uint8)
+        return canvas
 
     def _pose(self, f: dict[str, Tensor]) -> dict[str, Tensor]:
         """Head rotation (roll about a pivot under the chin) and translation, per state."""

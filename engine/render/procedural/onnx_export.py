@@ -1,8 +1,10 @@
 """Export the procedural render graph to ONNX (dynamic batch) for ONNX Runtime and TensorRT.
 
-The graph is `ProceduralCharacter` with `traceable=True`: moving parts are gathered and scattered
-by flat indices (Gather / ScatterElements), so the file has no data-dependent control flow and
-one file serves every batch size. Width, height and look are baked in (they are constants of the
+The graph is `ProceduralCharacter.for_export()`: moving parts are gathered and scattered by flat
+int64 indices (Gather / ScatterElements), so the file has no data-dependent control flow and one
+file serves every batch size; everything is drawn in float and cast to uint8 by the last node, the
+form TensorRT 10's ONNX parser takes (tests/test_onnx_tensorrt.py checks every node against its
+documented operator support). Width, height and look are baked in (they are constants of the
 program); the file name carries a key of all three so a cache never serves a stale picture.
 """
 
@@ -24,7 +26,7 @@ log = logging.getLogger("stagecast.render.onnx")
 
 INPUT, OUTPUT = "states", "frames"
 OPSET = 18
-GRAPH_VERSION = 1  # bump when the drawing code changes, to invalidate cached exports
+GRAPH_VERSION = 2  # bump when the drawing code changes, to invalidate cached exports
 
 
 def graph_key(width: int, height: int, look: CharacterLook) -> str:
@@ -47,8 +49,7 @@ def export_onnx(width: int, height: int, out: Path, look: CharacterLook | None =
     Needs the `onnx` and `onnxscript` packages (torch's dynamo exporter). Takes tens of seconds.
     """
     look = look or CharacterLook()
-    module = ProceduralCharacter(width, height, look).eval()
-    module.traceable = True
+    module = ProceduralCharacter(width, height, look).eval().for_export()
     example = torch.stack([neutral_state(), neutral_state()])
     batch = torch.export.Dim("batch", min=1, max=256)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,10 +74,14 @@ def export_onnx(width: int, height: int, out: Path, look: CharacterLook | None =
     return out
 
 
+def onnx_cache_path(width: int, height: int, look: CharacterLook, directory: Path | None = None) -> Path:
+    """Where the exported graph for these settings is cached (it may not be there yet)."""
+    return (directory or cache_dir()) / f"procedural-{width}x{height}-{graph_key(width, height, look)}.onnx"
+
+
 def cached_onnx(width: int, height: int, look: CharacterLook | None = None, directory: Path | None = None) -> Path:
     """The exported graph for these settings, exporting it once into the cache when missing."""
-    look = look or CharacterLook()
-    path = (directory or cache_dir()) / f"procedural-{width}x{height}-{graph_key(width, height, look)}.onnx"
+    path = onnx_cache_path(width, height, look or CharacterLook(), directory)
     if not path.exists():
-        export_onnx(width, height, path, look)
+        export_onnx(width, height, path, look or CharacterLook())
     return path

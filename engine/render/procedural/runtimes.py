@@ -18,9 +18,10 @@ import torch
 
 from engine.lifecycle import Lifecycle
 from engine.render.procedural.cache_dirs import cache_dir
+from engine.render.procedural.character import ProceduralCharacter
 from engine.render.procedural.compiled_cache import build_compiled, is_prepared, program_key
 from engine.render.procedural.look import CharacterLook
-from engine.render.procedural.onnx_export import INPUT, OUTPUT, cached_onnx, sha256_file
+from engine.render.procedural.onnx_export import INPUT, OUTPUT, cached_onnx, onnx_cache_path, sha256_file
 from engine.render.procedural.renderer import ProceduralRenderer
 from engine.state import P
 
@@ -75,19 +76,40 @@ class OnnxRuntimeRenderer(Lifecycle):
         return torch.from_numpy(frames)
 
 
-class TorchCudaRenderer(Lifecycle):
-    """The torch module on a CUDA device, replayed through one CUDA graph per batch size.
+CUDA_PROGRAMS: tuple[str, ...] = ("graphs", "eager", "inductor")
 
-    Unverified here (no GPU on the development machine). The module runs with index ops
-    (`traceable`), which never read offsets back to the host, so it can be captured.
+
+class TorchCudaRenderer(Lifecycle):
+    """The torch module on a CUDA device, run one of three ways (`program`):
+
+    * "graphs" (default): eager kernels replayed through one CUDA graph per batch size;
+    * "eager": plain module calls, one kernel launch per op (the reference the others are timed against);
+    * "inductor": `torch.compile` (Triton kernels for the GPU), replayed through a CUDA graph like "graphs".
+
+    The module is in its export form (`for_export`): index ops that never read offsets back to
+    the host, so the whole frame can be captured; the pixels are the CPU program's. Unverified on
+    a real GPU until benchmarks/gpu.py has run on one (scripts/gpu-run.sh).
     """
 
-    def __init__(self, width: int, height: int, look: CharacterLook | None = None, graphs: bool = True) -> None:
+    def __init__(self, width: int, height: int, look: CharacterLook | None = None, graphs: bool = True,
+                 program: str | None = None) -> None:
+        program = program or ("graphs" if graphs else "eager")
+        if program not in CUDA_PROGRAMS:
+            raise ValueError(f"unknown CUDA program {program!r}; known: {', '.join(CUDA_PROGRAMS)}")
         self.width, self.height = width, height
-        self.inner = ProceduralRenderer(width, height, look, device="cuda", program="eager")  # captured as a CUDA graph
-        self.inner.module.traceable = True
-        self.graphs = graphs
+        self.device = "cuda"
+        self.program = program
+        self.module = ProceduralCharacter(width, height, look).eval().for_export().to("cuda")
+        self.graphs = program != "eager"
+        self._fn: Any = self.module
+        if program == "inductor":
+            self._fn = torch.compile(self.module, fullgraph=True)
         self._captured: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+
+    def prewarm(self) -> None:
+        """Capture the live case (one state a frame) now, not on the first frame of a show."""
+        if self.graphs:
+            self._graph(1)
 
     def _graph(self, batch: int) -> tuple[Any, torch.Tensor, torch.Tensor]:
         if batch not in self._captured:
@@ -95,23 +117,46 @@ class TorchCudaRenderer(Lifecycle):
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream), torch.no_grad():
-                for _ in range(2):  # warm up allocations outside the capture
-                    self.inner.module(static_in)
+                for _ in range(3):  # warm up allocations (and inductor's compile) outside the capture
+                    self._fn(static_in)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph), torch.no_grad():
-                static_out = self.inner.module(static_in)
+                static_out = self._fn(static_in)
             self._captured[batch] = (graph, static_in, static_out)
         return self._captured[batch]
 
-    def render(self, states: torch.Tensor) -> torch.Tensor:
+    def render_cuda(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, P] -> frames [B, H, W, 3] uint8 left on the GPU (a captured program's are overwritten by its
+        next replay: copy what you keep)."""
         states = _check(states)
         if not self.graphs:
-            return self.inner.render(states)
+            with torch.no_grad():
+                return self._fn(states.to("cuda"))
         graph, static_in, static_out = self._graph(states.shape[0])
         static_in.copy_(states)
         graph.replay()
-        return static_out.cpu()
+        return static_out
+
+    def render(self, states: torch.Tensor) -> torch.Tensor:
+        return self.render_cuda(states).cpu()
+
+
+def tensorrt_engine_path(onnx_path: Path, engine_dir: Path, fp16: bool, max_batch: int) -> Path:
+    """Where the engine for this graph, GPU, TensorRT version, precision and batch range is cached."""
+    import tensorrt as trt
+
+    gpu = torch.cuda.get_device_name().replace(" ", "_").replace("/", "_")
+    key = f"{sha256_file(onnx_path)[:16]}-{gpu}-trt{trt.__version__}-{'fp16' if fp16 else 'fp32'}"
+    return engine_dir / f"{key}-b{max_batch}.engine"
+
+
+def tensorrt_prepared(width: int, height: int, look: CharacterLook | None = None, max_batch: int = 16) -> bool:
+    """Whether `stagecast prepare` (or a run with `runtime: tensorrt`) built the engine here already."""
+    onnx_path = onnx_cache_path(width, height, look or CharacterLook())
+    if not onnx_path.is_file():
+        return False
+    return tensorrt_engine_path(onnx_path, cache_dir() / "trt", False, max_batch).is_file()
 
 
 class TensorRTRenderer(Lifecycle):
@@ -120,7 +165,10 @@ class TensorRTRenderer(Lifecycle):
     UNVERIFIED: written against the documented TensorRT 10 Python API (Builder, OnnxParser,
     named I/O tensors, execute_async_v3); TensorRT cannot be installed on the development
     machine. The engine file is keyed by ONNX sha256 + GPU name + TensorRT version + precision.
-    fp16 is tried first and kept only if its image stays within FP16_TOLERANCE of fp32.
+    The fp32 engine is built first; fp16 is tried next and kept only if its image stays within
+    FP16_TOLERANCE of fp32 (a failed fp16 build keeps the fp32 engine). The choice is recorded
+    beside the fp32 engine, so a later start neither rebuilds nor re-tests a rejected fp16.
+    `build=False` loads engines only (what `auto` does: `stagecast prepare` builds them).
     """
 
     def __init__(
@@ -132,6 +180,7 @@ class TensorRTRenderer(Lifecycle):
         engine_dir: Path | None = None,
         max_batch: int = 16,
         fp16: bool | None = None,
+        build: bool = True,
     ) -> None:
         import tensorrt as trt
 
@@ -141,32 +190,66 @@ class TensorRTRenderer(Lifecycle):
         self.width, self.height = width, height
         self.device = "cuda"
         self.max_batch = max_batch
+        self.build = build
         self.onnx_path = onnx_path or cached_onnx(width, height, look)
         self.engine_dir = engine_dir or cache_dir() / "trt"
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
-        fp32 = self._load_or_build(fp16=False)
-        self.engine = fp32
-        self.precision = "fp32"
-        if fp16 is not False:
-            half = self._load_or_build(fp16=True)
-            if fp16 or self._within_tolerance(fp32, half):
-                self.engine, self.precision = half, "fp16"
+        self.engine, self.precision = self._choose(fp16)
         self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise RuntimeError("TensorRT could not create an execution context")
         log.info("TensorRT engine ready (%s, %s)", self.precision, self.engine_path(self.precision == "fp16"))
 
     def engine_path(self, fp16: bool) -> Path:
-        gpu = torch.cuda.get_device_name().replace(" ", "_").replace("/", "_")
-        key = f"{sha256_file(self.onnx_path)[:16]}-{gpu}-trt{self.trt.__version__}-{'fp16' if fp16 else 'fp32'}"
-        return self.engine_dir / f"{key}-b{self.max_batch}.engine"
+        return tensorrt_engine_path(self.onnx_path, self.engine_dir, fp16, self.max_batch)
+
+    def _choice_path(self) -> Path:
+        return self.engine_path(False).with_suffix(".fp16.json")
+
+    def _choose(self, fp16: bool | None) -> tuple[Any, str]:
+        """(engine, precision): fp32 always works; fp16 only when asked, or tested and kept."""
+        fp32 = self._load_or_build(fp16=False)
+        if fp16 is False:
+            return fp32, "fp32"
+        recorded = json.loads(self._choice_path().read_text()).get("fp16") if self._choice_path().is_file() else None
+        if fp16 is None and recorded is not None and recorded != "kept":
+            return fp32, "fp32"  # rejected or failed here before: not again at every start
+        try:
+            half = self._load_or_build(fp16=True)
+        except Exception as exc:  # a failed fp16 build must not cost the working fp32 engine
+            log.warning("TensorRT fp16 engine unavailable (%s); keeping the fp32 engine", exc)
+            if self.build:
+                self._record(f"failed: {exc}")
+            return fp32, "fp32"
+        if fp16 or recorded == "kept":
+            return half, "fp16"
+        kept = self._within_tolerance(fp32, half)
+        self._record("kept" if kept else "rejected")
+        return (half, "fp16") if kept else (fp32, "fp32")
+
+    def _record(self, fp16: str) -> None:
+        path = self._choice_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"onnx": str(self.onnx_path), "fp16": fp16}))
+
+    def _deserialize(self, blob: bytes, what: str) -> Any:
+        engine = self.runtime.deserialize_cuda_engine(blob)
+        if engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize {what}")
+        return engine
 
     def _load_or_build(self, fp16: bool) -> Any:
         path = self.engine_path(fp16)
         if path.exists():
-            engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
-            if engine is not None:
-                return engine
-            log.warning("cached TensorRT engine %s did not load; rebuilding", path)
+            try:
+                return self._deserialize(path.read_bytes(), str(path))
+            except RuntimeError:
+                if not self.build:
+                    raise
+                log.warning("cached TensorRT engine %s did not load; rebuilding", path)
+        if not self.build:
+            raise RuntimeError(f"no TensorRT engine {path.name} built here; `stagecast prepare` builds it")
         trt = self.trt
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
@@ -184,12 +267,12 @@ class TensorRTRenderer(Lifecycle):
         blob = builder.build_serialized_network(network, config)
         if blob is None:
             raise RuntimeError("TensorRT engine build failed (see the TensorRT log above)")
+        engine = self._deserialize(bytes(blob), f"the {'fp16' if fp16 else 'fp32'} engine it just built")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(bytes(blob))
-        tmp.replace(path)
-        (path.with_suffix(".json")).write_text(json.dumps({"onnx": str(self.onnx_path), "fp16": fp16}))
-        return self.runtime.deserialize_cuda_engine(bytes(blob))
+        tmp.replace(path)  # only an engine that loaded is cached
+        return engine
 
     def _run(self, engine: Any, context: Any, states: torch.Tensor) -> torch.Tensor:
         batch = states.shape[0]
@@ -197,9 +280,11 @@ class TensorRTRenderer(Lifecycle):
             return torch.cat([self._run(engine, context, c) for c in states.split(self.max_batch)])
         x = states.to("cuda", torch.float32).contiguous()
         out = torch.empty(batch, self.height, self.width, 3, dtype=torch.uint8, device="cuda")
-        context.set_input_shape(INPUT, tuple(x.shape))
-        context.set_tensor_address(INPUT, x.data_ptr())
-        context.set_tensor_address(OUTPUT, out.data_ptr())
+        if not context.set_input_shape(INPUT, tuple(x.shape)):
+            raise RuntimeError(f"TensorRT rejected input shape {tuple(x.shape)} (profile 1..{self.max_batch})")
+        for name, tensor in ((INPUT, x), (OUTPUT, out)):
+            if not context.set_tensor_address(name, tensor.data_ptr()):
+                raise RuntimeError(f"TensorRT rejected the address of {name!r}")
         stream = torch.cuda.current_stream()
         if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError("TensorRT execute_async_v3 failed")
@@ -228,14 +313,15 @@ def select_renderer(
 ) -> Any:
     """The renderer for `preferred` (one of RUNTIMES), falling back TensorRT -> CUDA -> CPU torch.
 
-    "auto" tries every faster option; a named runtime that cannot start also falls back, with
+    "auto" tries every faster option that is ready (TensorRT engines and the compiled CPU program
+    only once `stagecast prepare` built them); a named runtime that cannot start also falls back, with
     the reason logged at WARNING (a show keeps running on a lesser runtime rather than not at all).
     """
     if preferred not in RUNTIMES:
         raise ValueError(f"unknown render runtime {preferred!r}; known: {', '.join(RUNTIMES)}")
     cuda = torch.cuda.is_available()
     order = {
-        "auto": ["tensorrt", "torch-cuda", "torch-inductor?", "torch"],
+        "auto": ["tensorrt?", "torch-cuda", "torch-inductor?", "torch"],
         "tensorrt": ["tensorrt", "torch-cuda", "torch"],
         "torch-cuda": ["torch-cuda", "torch"],
         "onnxruntime": ["onnxruntime", "torch"],
@@ -245,11 +331,16 @@ def select_renderer(
     level = logging.INFO if preferred == "auto" else logging.WARNING
     for name in order:
         try:
-            if name == "tensorrt":
+            if name in ("tensorrt", "tensorrt?"):
                 if not cuda:
                     raise RuntimeError("no CUDA device")
                 if not _available("tensorrt"):
                     raise RuntimeError("the tensorrt package is not installed")
+                if name == "tensorrt?":  # auto: only engines built before (never minutes of building unasked)
+                    if not tensorrt_prepared(width, height, look):
+                        raise RuntimeError("no engine built for this character and size yet; `stagecast prepare` "
+                                           "builds it once")
+                    return TensorRTRenderer(width, height, look, build=False)
                 return TensorRTRenderer(width, height, look)
             if name == "torch-cuda":
                 if not cuda:
