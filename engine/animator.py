@@ -1,7 +1,8 @@
 """The animator: frame index + timeline inputs -> CharacterState.
 
 Idle life (breath, blinks, saccades, head sway) is a pure function of (seed, n): no state
-accumulates, so hour 100 looks like hour 1, and any frame can be recomputed exactly.
+accumulates, so hour 100 looks like hour 1, and any frame can be recomputed exactly. Listening and
+thinking (engine/listen_pose.py) overlay it from the frame's inputs alone, so they stay pure too.
 """
 
 from __future__ import annotations
@@ -11,28 +12,26 @@ import math
 import numpy as np
 import torch
 
+from engine.listen_pose import ListenPose
+from engine.noise import hash01
 from engine.state import EMOTIONS, IDX, VISEMES, P
 from engine.timeline import FrameInputs
-
-_MASK64 = (1 << 64) - 1
-
-
-def hash01(seed: int, *keys: int) -> float:
-    """A counter-based random number in [0, 1): splitmix64 over (seed, keys). Same on every machine."""
-    x = (seed * 0x9E3779B97F4A7C15) & _MASK64
-    for k in keys:
-        x = (x ^ (k & _MASK64)) * 0xBF58476D1CE4E5B9 & _MASK64
-        x = (x ^ (x >> 31)) * 0x94D049BB133111EB & _MASK64
-        x ^= x >> 29
-    return (x >> 11) / float(1 << 53)
 
 
 class Animator:
     """Turns the timeline's per-frame inputs into the renderer's state vector."""
 
-    def __init__(self, fps: int, seed: int = 7, blink_period_s: float = 3.6, gaze_period_s: float = 1.7) -> None:
+    def __init__(
+        self,
+        fps: int,
+        seed: int = 7,
+        blink_period_s: float = 3.6,
+        gaze_period_s: float = 1.7,
+        listen_pose: ListenPose | None = None,
+    ) -> None:
         self.fps = fps
         self.seed = seed
+        self.listen_pose = listen_pose or ListenPose()
         self.blink_block = max(8, round(blink_period_s * fps))
         self.gaze_block = max(4, round(gaze_period_s * fps))
         self._blink_len = max(5, round(0.2 * fps))
@@ -114,4 +113,6 @@ class Animator:
         e0 = IDX[EMOTIONS[0]]
         s[e0 : e0 + len(EMOTIONS)] = inputs.emotions
         s[IDX["blush"]] = min(1.0, 0.6 * float(inputs.emotions[EMOTIONS.index("joy")]))
+        if not inputs.speaking and self.listen_pose.acts(inputs.listen, self.fps):  # speech wins
+            self.listen_pose.apply(s, inputs.listen, n, self.fps, self.seed)
         return torch.from_numpy(s)

@@ -1,9 +1,11 @@
-"""The timeline: scheduled speech (audio, visemes, words) and emotion envelopes on one sample clock.
+"""The timeline: scheduled speech (audio, visemes, words), emotion envelopes and listener cues on one
+sample clock.
 
 `pull(n)` returns exactly the inputs of frame n and depends only on what is scheduled, so the
 same schedule always gives the same performance. `cut()` is thread-safe and acts at the next
 frame boundary not yet pulled: the past is never rewritten, the future is silenced with a short
-fade so there is no click, and it reports what viewers actually heard.
+fade so there is no click, and it reports what viewers actually heard. `listen()` applies a
+listener cue (engine/listening.py) the same way, at the next frame not yet pulled.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from engine.clock import TimeBase
 from engine.events import EmotionCue, SpeechEnded, SpokenWord
 from engine.lipsync import viseme_track
+from engine.listening import LISTEN_IDLE, LOUDNESS_SMOOTH_S, ListenCue, ListenFrame, ListenTrack
 from engine.state import EMOTIONS, VISEMES
 from engine.voice.base import Speech
 
@@ -73,6 +76,7 @@ class FrameInputs:
     speaking: bool
     word: SpokenWord | None = None
     ended: list[SpeechEnded] = field(default_factory=list)
+    listen: ListenFrame = LISTEN_IDLE  # someone speaking to the character, thinking (engine/listening.py)
 
 
 def _played_text(speech: Speech, played_samples: int) -> str:
@@ -91,6 +95,7 @@ class Timeline:
         self._lock = threading.Lock()
         self._speeches: list[ScheduledSpeech] = []
         self._cues: list[_ScheduledCue] = []
+        self._listen = ListenTrack(round(LOUDNESS_SMOOTH_S * timebase.fps))
         self._next_id = 1
         self._next_frame = 0  # the first frame not yet pulled
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[int]]] = []
@@ -150,6 +155,14 @@ class Timeline:
             )
             return start
 
+    def listen(self, cue: ListenCue, at_frame: int | None = None) -> int:
+        """Apply a listener cue at `at_frame` (default and minimum: the next frame not yet pulled).
+        Thread-safe. Returns the frame it acts at."""
+        with self._lock:
+            start = self._next_frame if at_frame is None else max(at_frame, self._next_frame)
+            self._listen.add(cue, start, self._next_frame)
+            return start
+
     # ----- interruption ------------------------------------------------------------------------
     def cut(self, at_frame: int | None = None, turn_id: str | None = None) -> list[SpeechEnded]:
         """Silence speech from the frame boundary `at_frame` (default and minimum: the next
@@ -184,6 +197,7 @@ class Timeline:
         audio = np.zeros(spf, dtype=np.float32)
         open_visemes = np.zeros(len(VISEMES), dtype=np.float32)
         speaking = False
+        speech_start: int | None = None  # the latest start among the speech audible in this frame
         word: SpokenWord | None = None
         with self._lock:
             for s in self._speeches:
@@ -192,6 +206,7 @@ class Timeline:
                         open_visemes += self._after_cut_visemes(s, n)
                     continue
                 speaking = True
+                speech_start = s.start_frame if speech_start is None else max(speech_start, s.start_frame)
                 self._mix_audio(s, audio, lo, hi)
                 rel_frame = n - s.start_frame
                 if s.cut_sample is not None and lo >= s.cut_sample:
@@ -203,6 +218,7 @@ class Timeline:
             for c in self._cues:
                 k = EMOTIONS.index(c.cue.emotion)
                 emotions[k] = max(emotions[k], c.value(n))
+            listen = self._listen.frame(n, speech_start)
             self._advance_locked(n)
             ended, self._ended = self._ended, []
         open_visemes[0] = 0.0
@@ -212,7 +228,7 @@ class Timeline:
             open_visemes /= total
         open_visemes[0] = 1.0 - float(open_visemes[1:].sum())
         self._wake_waiters(n)
-        return FrameInputs(n, audio, open_visemes, emotions, speaking, word, ended)
+        return FrameInputs(n, audio, open_visemes, emotions, speaking, word, ended, listen)
 
     def _after_cut_visemes(self, s: ScheduledSpeech, n: int) -> np.ndarray:
         assert s.cut_sample is not None

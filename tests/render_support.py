@@ -1,4 +1,5 @@
-"""Shared by the appearance tests: viseme states and the emotion x viseme contact sheet."""
+"""Shared by the appearance tests: viseme states, sheets of rendered states and the emotion x viseme
+contact sheet."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ def viseme(name: str, **extra: float) -> torch.Tensor:
     return make_state(**({"mouth_closed": 0.0, f"mouth_{name}": 1.0} | extra))
 
 
+def sheet(render: Callable[[torch.Tensor], torch.Tensor], rows: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Render rows of states [P] (equal lengths) into one [H*rows, W*columns, 3] image."""
+    return torch.cat([torch.cat(list(render(torch.stack(row))), dim=1) for row in rows], dim=0)
+
+
 def contact_sheet(render: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Rows: neutral + each emotion; columns: each viseme. One [H*6, W*6, 3] image for people to look at."""
     rows = []
     for emotion in (None, *EMOTIONS):
         extra = {emotion: 1.0} if emotion else {}
-        states = torch.stack([viseme(v, **extra) if v != "closed" else make_state(**extra) for v in VISEMES])
-        rows.append(torch.cat(list(render(states)), dim=1))
-    return torch.cat(rows, dim=0)
+        rows.append([viseme(v, **extra) if v != "closed" else make_state(**extra) for v in VISEMES])
+    return sheet(render, rows)
