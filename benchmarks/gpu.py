@@ -266,7 +266,7 @@ def section_loop(cfg: dict[str, Any]) -> dict[str, Any]:
         config = Path(tmp) / "show.yaml"
         config.write_text(json.dumps({  # JSON is YAML
             "video": {"width": 1280, "height": 720, "fps": FPS},
-            "character": {"runtime": cfg["runtime"]},
+            "character": {"runtime": cfg["runtime"], "voices": {"en": "en-us"}},  # no Japanese reader travels
             "chat": {"sources": [{"type": "replay", "path": str(chat), "loop": True}]},
             "panel": {"enabled": False},
             "outputs": {"recording": {"enabled": True, "directory": str(Path(tmp) / "rec")}},
@@ -499,7 +499,9 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"720p30 characters per GPU, {runtime}: {best['characters_720p30']} at batch {best['batch']} "
                      f"({best['characters_720p30_to_host']} with frames copied to the host)")
     for name in ("live2d", "loop", "encoders", "onnxruntime", "tensorrt"):
-        section = results.get(name, {})
+        section = results.get(name)
+        if not section:
+            continue  # not run this time (--sections)
         if "skipped" in section or "error" in section:
             lines.append(f"{name}: {section.get('skipped') or section.get('error')}")
         elif name == "live2d":

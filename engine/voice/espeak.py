@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ from engine.lifecycle import Lifecycle
 from engine.voice.base import PhonemeMark, Speech, VoiceError, WordMark
 from engine.voice.textprep import Span, prepare
 from engine.voice.visemes import viseme_for
+
+log = logging.getLogger("stagecast.voice.espeak")
 
 DEFAULT_VOICES: dict[str, str] = {
     "en": "en-us",
@@ -288,10 +291,15 @@ class EspeakVoice(Lifecycle):
         return Speech(text, language, pcm, self.sample_rate, phonemes, words)
 
     def prewarm(self) -> None:
-        """Load every voice and text frontend once so the first live sentence is fast."""
+        """Load every voice and text frontend once so the first live sentence is fast. A language whose
+        front-end is missing is logged and skipped: the show goes on air, and only replies in that
+        language fail (with the same message, as a voice health event)."""
         samples = {"en": "Hello.", "zh": "你好。", "ja": "こんにちは。"}
         for language in self.voices:
-            self.synthesize(samples.get(language, "a"), language)
+            try:
+                self.synthesize(samples.get(language, "a"), language)
+            except VoiceError as exc:
+                log.warning("espeak: %s replies will fail: %s", language, exc)
 
     def _resample(self, native: np.ndarray) -> np.ndarray:
         audio = native.astype(np.float32) / 32768.0
