@@ -1,15 +1,24 @@
 // Shared code of the OBS overlays. The token comes from the URL *fragment* (#token=...), which the
 // browser never sends to the server, and is removed from the address at once. All text is inserted
-// with textContent.
+// with textContent; text from outside (chat, a co-host's words) also sits in a bidi-isolated element with
+// its direction controls removed, so no string can reorder or restyle the rest of the overlay.
 "use strict";
 (() => {
   const kind = document.body.dataset.overlay;
-  const TOPICS = { captions: ["caption"], chat: ["chat"], status: ["emotion"] };
+  const TOPICS = { captions: ["caption", "listen"], chat: ["chat"], status: ["emotion"] };
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("token");
   history.replaceState(null, "", location.pathname + location.search);
   const linger = Number(params.get("linger") || 2.5) * 1000;
   const maxLines = Number(params.get("lines") || 8);
+  const cohostMs = Number(params.get("cohost") || 5) * 1000;
+  const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  const MAX_TEXT = 300;
+
+  function plain(text) {
+    const s = String(text === undefined || text === null ? "" : text).replace(BIDI_CONTROLS, "");
+    return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT - 1) + "…" : s;
+  }
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -41,13 +50,31 @@
     box.classList.remove("faded");
   }
 
+  // ----- a co-host's words: moderated final transcripts, a few seconds each, newest last -----
+  function cohostSaid(msg) {
+    if (!msg.accepted || !msg.text) return;
+    const box = document.getElementById("cohost");
+    if (!box) return;
+    const line = el("div", null, "said");
+    line.appendChild(el("bdi", plain(msg.speaker), "speaker"));
+    const text = el("bdi", plain(msg.text), "text");
+    text.lang = msg.language || "";
+    line.appendChild(text);
+    box.appendChild(line);
+    while (box.children.length > 2) box.removeChild(box.firstChild);
+    setTimeout(() => {
+      line.classList.add("faded");
+      setTimeout(() => line.remove(), 500);
+    }, cohostMs);
+  }
+
   // ----- chat box -----
   function chatLine(item) {
-    if (!item.accepted) return;
+    if (!item.accepted || item.platform === "voice") return;  // a co-host's words are not chat
     const box = document.getElementById("chatbox");
     const line = el("div", null, "line");
-    line.appendChild(el("span", item.user, "user"));
-    line.appendChild(el("span", item.text, "text"));
+    line.appendChild(el("bdi", plain(item.user), "user"));
+    line.appendChild(el("bdi", plain(item.text), "text"));
     if (item.paid) line.appendChild(el("span", item.paid + " " + (item.currency || ""), "paid"));
     box.appendChild(line);
     while (box.children.length > maxLines) box.removeChild(box.firstChild);
@@ -63,6 +90,7 @@
 
   const handlers = {
     caption, emotion: badge,
+    voice_decided: cohostSaid,
     chat: (msg) => chatLine(msg.item),
     chat_history: (msg) => { if (kind === "chat") msg.items.forEach(chatLine); },
     hello: () => notice(""),

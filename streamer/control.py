@@ -11,18 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine.clock import StreamClock, TimeBase
 from engine.events import EmotionCue
 from engine.frameloop import FrameLoop
-from engine.timeline import ScheduledSpeech
+from engine.listening import ListenCue
+from engine.timeline import ScheduledSpeech, Timeline
+from streamer.audio_tap import OutputAudioTap
 from streamer.bus import EventBus, Subscription
 from streamer.chat.intake import ChatIntake
 from streamer.director import Director
-from streamer.events import ChatDecided, ChatMessage, Health, HealthStatus, ModerationDecision
+from streamer.events import ChatDecided, ChatMessage, Health, HealthStatus, ListeningSwitched, ModerationDecision
 from streamer.health import HealthBoard
 from streamer.moderation import Moderator
 from streamer.outputs.hub import OutputHub
@@ -31,6 +33,25 @@ from streamer.turns import Priority, Turn
 
 class ActionError(RuntimeError):
     """A command that cannot be carried out now; the message says why."""
+
+
+class AudioInlet(Protocol):
+    """An audio input fed from outside the listener (the panel's co-host page pushes into it)."""
+
+    name: str
+    speaker: str
+
+    def push(self, pcm: np.ndarray) -> None:
+        """16 kHz mono float32 samples, on the show's event loop."""
+        ...
+
+
+@dataclass
+class ListenSwitches:
+    """What moderators set for listening: on/off for the show, and muted inputs."""
+
+    enabled: bool = True
+    muted: set[str] = field(default_factory=set)
 
 
 # ----- the status snapshot ----------------------------------------------------------------------------
@@ -110,7 +131,15 @@ class ShowStatus:
     restarts: dict[str, int]
     banned_words: tuple[str, ...]
     blocked: tuple[BlockView, ...]
+    listening: ListenView
     ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ListenView:
+    enabled: bool
+    muted: tuple[str, ...]
+    inputs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -151,12 +180,16 @@ class ShowParts:
     attachments: list[str]  # names of what is attached (chat sources, panel, OBS, listeners)
     restarts: dict[str, int]  # component -> restarts after failures (chat sources)
     request_stop: Callable[[], None]
+    timeline: Timeline
+    tap: OutputAudioTap
 
 
 class ShowControl:
     def __init__(self, parts: ShowParts) -> None:
         self._p = parts
         self.banned_words: list[str] = sorted(parts.moderator.rules.banned_words)
+        self.listen_switches = ListenSwitches()
+        self._audio_inputs: dict[str, AudioInlet] = {}
 
     @property
     def timebase(self) -> TimeBase:
@@ -166,6 +199,10 @@ class ShowControl:
     def subscribe(self, handler: Callable[[Any], None], *types: type, inline: bool = False) -> Subscription:
         """Receive the show's events (see streamer.events); `inline` runs on the publisher's thread."""
         return self._p.bus.subscribe(handler, *types, inline=inline)
+
+    def publish(self, event: object) -> None:
+        """An attachment's own events on the show's stream (what a listener heard, its state)."""
+        self._p.bus.publish(event)
 
     def report_health(self, component: str, status: HealthStatus, detail: str = "") -> None:
         """An attachment's own health (OBS, a chat source), shown with the show's."""
@@ -191,6 +228,14 @@ class ShowControl:
         director = self._p.director
         turn = director.scheduler.new_turn(priority, text, language, user_name, user_id)
         return director.submit(turn)
+
+    def submit_voice(self, text: str, speaker: str, language: str | None, input_name: str) -> ModerationDecision:
+        """A co-host's recognised words: moderated like chat (a banned word is never repeated), then a
+        turn ranked above chat and below a moderator's say-now; memory keeps it under the speaker's name."""
+        message = ChatMessage(platform="voice", user_name=speaker, text=text, user_id=f"voice:{input_name}",
+                              message_id=f"voice:{input_name}:{time.monotonic_ns()}",
+                              language=language or "en", roles=frozenset({"cohost"}))
+        return self._p.intake.submit_voice(message)
 
     def say(self, text: str, language: str | None = None, emotion: EmotionCue | None = None) -> Turn:
         """Moderator say-now: jumps every queue, spoken verbatim (still output-moderated)."""
@@ -269,6 +314,38 @@ class ShowControl:
         """End the show (recordings close cleanly)."""
         self._p.request_stop()
 
+    # ----- listening -----------------------------------------------------------------------------------
+    def add_audio_input(self, inlet: AudioInlet) -> None:
+        """A listener offers an input that others feed (the co-host page)."""
+        self._audio_inputs[inlet.name] = inlet
+
+    def audio_input(self, name: str) -> AudioInlet | None:
+        return self._audio_inputs.get(name)
+
+    def set_listening(self, enabled: bool) -> None:
+        self.listen_switches.enabled = enabled
+        self._p.bus.publish(ListeningSwitched(enabled, tuple(sorted(self.listen_switches.muted))))
+
+    def mute_input(self, name: str, muted: bool) -> None:
+        if muted:
+            self.listen_switches.muted.add(name)
+        else:
+            self.listen_switches.muted.discard(name)
+        self._p.bus.publish(ListeningSwitched(self.listen_switches.enabled, tuple(sorted(self.listen_switches.muted))))
+
+    def listen_cue(self, cue: ListenCue) -> None:
+        """The listening performance: someone speaks to the character, pauses, stops; it thinks."""
+        self._p.timeline.listen(cue)
+
+    def is_speaking(self) -> bool:
+        """True while the character's voice is on air (or scheduled from the next frame on)."""
+        timeline = self._p.timeline
+        return timeline.busy_until_frame() > timeline.next_frame
+
+    def recent_output_audio(self, seconds: float) -> np.ndarray:
+        """The newest `seconds` of the show's own audio at the show's sample rate (the echo guard)."""
+        return self._p.tap.recent(seconds)
+
     # ----- views -------------------------------------------------------------------------------------------
     def latest_frame(self) -> tuple[int, np.ndarray] | None:
         """The newest picture (n, [H, W, 3] uint8) for previews; never mutated after it is published."""
@@ -310,4 +387,6 @@ class ShowControl:
             restarts=dict(p.restarts),
             banned_words=tuple(self.banned_words),
             blocked=tuple(self.blocked()),
+            listening=ListenView(self.listen_switches.enabled, tuple(sorted(self.listen_switches.muted)),
+                                 tuple(sorted(self._audio_inputs))),
         )

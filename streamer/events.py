@@ -179,9 +179,53 @@ class FrameTick:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """What a co-host said, as recognised: partial while they speak, final when they stop."""
+
+    input: str
+    speaker: str
+    utterance: int  # counts per input; a final closes its partials
+    text: str
+    language: str | None
+    partial: bool
+    audio_s: float = 0.0
+    decode_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ListeningChanged:
+    """An input's listening state: idle, listening (someone speaks), thinking (they stopped, the reply is
+    on its way), or muted; `enabled` is the show-wide switch."""
+
+    input: str
+    speaker: str
+    state: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ListeningSwitched:
+    """A moderator switched listening on or off, or muted or unmuted inputs."""
+
+    enabled: bool
+    muted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """A co-host's speech cut the character off; `latency_ms` runs from speech onset in the input audio."""
+
+    input: str
+    speaker: str
+    latency_ms: float
+    heard: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ShowStopping:
     """The show is about to close its parts."""
 
 
 ShowEvent = (ChatDecided | TurnChanged | SpeechStarted | SpeechEnded | CaptionChanged | EmotionChanged
-             | PauseChanged | HealthChanged | SinkChanged | FrameTick | ShowStopping)
+             | PauseChanged | HealthChanged | SinkChanged | FrameTick | Heard | ListeningChanged | ListeningSwitched
+             | BargeIn | ShowStopping)

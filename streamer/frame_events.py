@@ -14,6 +14,7 @@ import torch
 
 from engine.state import EMOTIONS, IDX
 from engine.timeline import FrameInputs, Timeline
+from streamer.audio_tap import OutputAudioTap
 from streamer.bus import EventBus
 from streamer.events import CaptionChanged, EmotionChanged, FrameTick, SpeechStarted
 
@@ -24,9 +25,10 @@ EMOTION_STEP = 0.05  # emotion changes smaller than this are not published
 
 
 class FrameEvents:
-    def __init__(self, bus: EventBus, timeline: Timeline) -> None:
+    def __init__(self, bus: EventBus, timeline: Timeline, tap: OutputAudioTap | None = None) -> None:
         self.bus = bus
         self.timeline = timeline
+        self.tap = tap
         self._caption_key: tuple[int | None, int | None, bool] | None = None
         self._emotion_key: tuple[int, ...] | None = None
         self._speech_id: int | None = None
@@ -44,6 +46,8 @@ class FrameEvents:
 
     def _frame(self, n: int, inputs: FrameInputs, state: torch.Tensor) -> None:
         bus = self.bus
+        if self.tap is not None:
+            self.tap.write(inputs.audio)
         for ended in inputs.ended:
             bus.publish(ended)
         word = inputs.word

@@ -23,6 +23,7 @@ from engine.clock import FrameClock
 from engine.frameloop import FrameLoop
 from engine.lifecycle import Component, Lifecycle, Lifecycles, cancel_and_wait
 from streamer.assembly import build_engine, configure_torch_threads, encoder_settings
+from streamer.audio_tap import OutputAudioTap
 from streamer.bus import EventBus
 from streamer.chat.intake import ChatIntake
 from streamer.config import StagecastConfig
@@ -108,6 +109,7 @@ class Show:
         self.hub = OutputHub(encoder_settings(config), [*sinks, *extra_sinks], frame_sinks=frame_sinks,
                              publish=self.bus.publish, sink_close_s=SINK_CLOSE_S)
         self.bus.subscribe(self._sink_health, SinkChanged, inline=True)
+        self.tap = OutputAudioTap(self.timebase.sample_rate)  # the show's own voice, for the echo guard
         duration = config.show.duration_s
         self.loop = FrameLoop(
             FrameClock(self.timebase, virtual=config.show.mode == "virtual"),
@@ -116,7 +118,7 @@ class Show:
             self.parts.renderer,
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
-            observers=[FrameEvents(self.bus, self.timeline)],
+            observers=[FrameEvents(self.bus, self.timeline, self.tap)],
         )
         self.attachments: list[Attachment] = list(attachments)
         self.restarts: dict[str, int] = {}
@@ -124,7 +126,8 @@ class Show:
             timebase=self.timebase, clock=self.clock, virtual=config.show.mode == "virtual",
             width=config.video.width, height=config.video.height, director=self.director, intake=self.intake,
             moderator=self.parts.moderator, loop=self.loop, hub=self.hub, health=self.health, bus=self.bus,
-            attachments=[a.name for a in self.attachments], restarts=self.restarts, request_stop=self.request_stop))
+            attachments=[a.name for a in self.attachments], restarts=self.restarts, request_stop=self.request_stop,
+            timeline=self.timeline, tap=self.tap))
         self._stop = asyncio.Event()
 
     def attach(self, *attachments: Attachment) -> None:

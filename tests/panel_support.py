@@ -8,17 +8,20 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.state import EMOTIONS
 from streamer.attachments import chat_source
 from streamer.chat.pump import ChatPump
-from streamer.config import PanelConfig, parse_config
+from streamer.config import BrowserInputConfig, PanelConfig, parse_config
 from streamer.control import ShowControl
 from streamer.events import ChatMessage, FrameTick, ModerationDecision
+from streamer.listen.inputs import BrowserInput
 from streamer.panel.attach import PanelAttachment, PanelHandle
 from streamer.panel.store import PanelStore
 from streamer.show import Show
@@ -100,13 +103,66 @@ class LogCapture(logging.Handler):
 def make_tokens(db: Path) -> dict[str, str]:
     store = PanelStore(db)
     try:
-        return {role: store.add_token(f"{role}-user", role)[1] for role in ("viewer", "mod", "admin")}
+        return {role: store.add_token(f"{role}-user", role)[1] for role in ("viewer", "cohost", "mod", "admin")}
     finally:
         store.close()
 
 
+class AudioProbe:
+    """An attachment standing in for the listener (no speech recognition): it offers browser inputs to
+    the co-host page through `control.add_audio_input` and drains them, keeping every sample received."""
+
+    def __init__(self, *inputs: tuple[str, str], name: str = "test-audio") -> None:
+        self.name = name
+        self.inputs = [BrowserInput(BrowserInputConfig(type="browser", name=n, speaker=s)) for n, s in inputs]
+        self.received: dict[str, list[np.ndarray]] = {n: [] for n, _ in inputs}
+        self._cond = threading.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, control: ShowControl) -> None:
+        for inp in self.inputs:
+            control.add_audio_input(inp)
+            self._tasks.append(asyncio.create_task(self._drain(inp), name=f"test-audio:{inp.name}"))
+        await asyncio.sleep(0)  # the drains are waiting before anyone can push
+
+    async def _drain(self, inp: BrowserInput) -> None:
+        async for chunk in inp.chunks():
+            with self._cond:
+                self.received[inp.name].append(chunk)
+                self._cond.notify_all()
+
+    async def aclose(self) -> None:
+        for inp in self.inputs:
+            inp.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def audio(self, name: str) -> np.ndarray:
+        with self._cond:
+            chunks = list(self.received[name])
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+    def seconds(self, name: str) -> float:
+        with self._cond:
+            return sum(c.shape[0] for c in self.received[name]) / 16_000
+
+    def wait_seconds(self, name: str, seconds: float, timeout: float = 30.0) -> float:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = sum(c.shape[0] for c in self.received[name]) / 16_000
+                if got >= seconds:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{name}: {got:.2f} s of audio, wanted {seconds} s")
+                self._cond.wait(left)
+
+
 class ShowRunner:
-    def __init__(self, db: Path, panel: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, db: Path, panel: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                 attachments: Sequence[Any] = ()) -> None:
         base = {"video": {"width": 256, "height": 256}, "outputs": {"recording": {"enabled": False}},
                 "director": {"cooldown_s": 0.0}}
         base.update(config or {})
@@ -116,6 +172,7 @@ class ShowRunner:
         self.logs = LogCapture()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.show: Show | None = None
+        self.attachments = list(attachments)  # attached before the panel (as the listener is)
         self.handle: PanelHandle | None = None
         self.rc: int | None = None
         self.error: BaseException | None = None
@@ -163,7 +220,7 @@ class ShowRunner:
 
         self.show = Show(self.config)
         sources = [ChatPump(chat_source(cfg, self.show.clock)) for cfg in self.config.chat.sources]
-        self.show.attach(*sources, panel, Ready())
+        self.show.attach(*sources, *self.attachments, panel, Ready())
         self.show.control.subscribe(self.recorder, FrameTick, inline=True)
         self.rc = await self.show.run()
 

@@ -1,4 +1,5 @@
-"""Where chat enters the show: moderation, then the scheduler's reply rules, then a ChatDecided event.
+"""Where chat (and a co-host's recognised words) enter the show: moderation, then the scheduler, then a
+ChatDecided event.
 
 Every source (Twitch, YouTube, the local page, a replay, the panel) hands its messages here. It
 never raises for bad input: a message that breaks a rule is refused with the rule's name.
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from streamer.events import ChatDecided, ChatMessage, ModerationDecision
 from streamer.moderation import Moderator
 from streamer.scheduler import TurnScheduler
+from streamer.turns import Priority
 
 
 class ChatIntake:
@@ -32,4 +34,16 @@ class ChatIntake:
         event = ChatDecided(message, decision, queued)
         self.recent.append(event)
         self._publish(event)
+        return decision
+
+    def submit_voice(self, message: ChatMessage) -> ModerationDecision:
+        """A co-host's words: the same input moderation, then a VOICE turn (no sampling, no spacing)."""
+        decision = self.moderator.check_message(message)
+        if decision.accepted:
+            scheduler = self.scheduler
+            turn = scheduler.new_turn(Priority.VOICE, decision.text, message.language, message.user_name,
+                                      message.user_id)
+            turn.reply_to = message
+            scheduler.submit(turn)
+        self._publish(ChatDecided(message, decision, decision.accepted))
         return decision

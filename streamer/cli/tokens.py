@@ -1,4 +1,4 @@
-"""`stagecast token add NAME --role viewer|mod|admin`, `token list`, `token revoke NAME|ID`.
+"""`stagecast token add NAME --role viewer|cohost|mod|admin`, `token list`, `token revoke NAME|ID`.
 
 The token is printed once, on stdout, at creation; the database keeps only its argon2 hash. The
 database is the panel's (`--db`, else `panel.db_path` of `-c CONFIG`, else $STAGECAST_PANEL_DB,
@@ -43,7 +43,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"created {info.role} token for {info.name} (id {info.id}) in {store.path}", file=sys.stderr)
-    print("it is shown only now; paste it into the panel's login (or an overlay URL's #token=)", file=sys.stderr)
+    print("it is shown only now; paste it into the panel's login (/cohost for a co-host, or an overlay URL's "
+          "#token=)", file=sys.stderr)
     print(token)
     return 0
 
@@ -92,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = sub.add_parser("add", parents=[common], help="create a token (printed once)")
     add.add_argument("name", help="who uses it (shown in the audit log)")
     add.add_argument("--role", choices=ROLES, default="mod",
-                     help="viewer: read-only and overlays; mod: show control; admin: bans, words, reload, stop")
+                     help="viewer: read-only and overlays; cohost: also streams a microphone from /cohost; "
+                          "mod: show control; admin: bans, words, reload, stop")
     add.set_defaults(func=cmd_add)
 
     ls = sub.add_parser("list", parents=[common], help="list tokens (never their secrets)")

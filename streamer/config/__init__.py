@@ -1,7 +1,7 @@
 """Show configuration: YAML validated into pydantic models, one model per component.
 
 `load_config` / `parse_config` read a file into `StagecastConfig`; each section's model lives in
-the module of its concern (show, character, chat, director, outputs, obs, panel).
+the module of its concern (show, character, chat, director, outputs, obs, panel, listen).
 """
 
 from streamer.config.base import ConfigError, ConfigModel
@@ -27,6 +27,15 @@ from streamer.config.chat import (
     YouTubeSourceConfig,
 )
 from streamer.config.director import DirectorConfig
+from streamer.config.listen import (
+    AsrConfig,
+    BrowserInputConfig,
+    DeviceInputConfig,
+    InputConfig,
+    ListenConfig,
+    StreamInputConfig,
+    VadConfig,
+)
 from streamer.config.loader import load_config, parse_config
 from streamer.config.obs import ObsConfig, ObsOverlayConfig
 from streamer.config.outputs import (
@@ -42,17 +51,22 @@ from streamer.config.show import AudioConfig, ShowConfig, VideoConfig
 from streamer.config.stagecast import StagecastConfig
 
 __all__ = [
+    "AsrConfig",
     "AudioConfig",
     "BackoffConfig",
+    "BrowserInputConfig",
     "CharacterConfig",
     "ChatConfig",
     "ChatSourceConfig",
     "ConfigError",
     "ConfigModel",
     "CoquiVoiceConfig",
+    "DeviceInputConfig",
     "DirectorConfig",
     "EncoderConfig",
+    "InputConfig",
     "KokoroJaVoiceConfig",
+    "ListenConfig",
     "LlamaBrainConfig",
     "LocalSourceConfig",
     "MemoryConfig",
@@ -69,8 +83,10 @@ __all__ = [
     "RtmpConfig",
     "ShowConfig",
     "StagecastConfig",
+    "StreamInputConfig",
     "TwitchSourceConfig",
     "UdpConfig",
+    "VadConfig",
     "VideoConfig",
     "VirtualCameraConfig",
     "VoiceName",

@@ -83,11 +83,11 @@ class ChatConfig(ConfigModel):
     sources: list[ChatSourceConfig] = Field(default_factory=list)
 
 
-ExemptRole = Literal["broadcaster", "mod", "vip", "subscriber"]
+ExemptRole = Literal["broadcaster", "mod", "vip", "subscriber", "cohost"]
 
 
 def _default_exempt_roles() -> list[ExemptRole]:
-    return ["broadcaster", "mod"]
+    return ["broadcaster", "mod", "cohost"]  # a co-host speaking is not spam; banned words still apply
 
 
 class ModerationRulesConfig(ConfigModel):

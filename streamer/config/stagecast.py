@@ -9,6 +9,7 @@ from streamer.config.base import ConfigModel
 from streamer.config.character import CharacterConfig
 from streamer.config.chat import ChatConfig, ModerationRulesConfig
 from streamer.config.director import DirectorConfig
+from streamer.config.listen import ListenConfig
 from streamer.config.obs import ObsConfig
 from streamer.config.outputs import OutputsConfig
 from streamer.config.panel import PanelConfig
@@ -26,6 +27,7 @@ class StagecastConfig(ConfigModel):
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     panel: PanelConfig = Field(default_factory=PanelConfig)
     obs: ObsConfig = Field(default_factory=ObsConfig)
+    listen: ListenConfig = Field(default_factory=ListenConfig)
 
     @model_validator(mode="after")
     def _one_time_base(self) -> StagecastConfig:

@@ -56,6 +56,16 @@ class PanelActions:
     def apply_config(self, config: Any) -> dict[str, Any]:
         return self.control.apply_config(config)
 
+    def set_listening(self, enabled: bool) -> dict[str, Any]:
+        self.control.set_listening(enabled)
+        switches = self.control.listen_switches
+        return {"enabled": switches.enabled, "muted": sorted(switches.muted)}
+
+    def mute(self, name: str, muted: bool) -> dict[str, Any]:
+        self.control.mute_input(name, muted)
+        return {"input": name, "muted": name in self.control.listen_switches.muted,
+                "all_muted": sorted(self.control.listen_switches.muted)}
+
     def stop(self) -> dict[str, Any]:
         self.control.stop()
         return {"stopping": True}

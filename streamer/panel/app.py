@@ -1,9 +1,10 @@
-"""The panel's FastAPI app: static pages, the JSON API and the live WebSocket.
+"""The panel's FastAPI app: static pages, the JSON API, the live WebSocket and the co-host audio socket.
 
 Every `/api/*` request passes `ApiGate` before FastAPI parses anything: a missing or wrong bearer
 token is a 401, a token over its rate a 429, so neither costs more than a dict lookup. Roles are
-checked per route (403). Pages and scripts under `/`, `/static/` and `/overlays/` are public: they
-hold no data and no secrets; everything they show comes through the authenticated API.
+checked per route (403): viewer < cohost < mod < admin. Pages and scripts under `/`, `/cohost`,
+`/static/` and `/overlays/` are public: they hold no data and no secrets; everything they show comes
+through the authenticated API and sockets (`/ws`, `/ws/audio`: see streamer/panel/audio.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from streamer.config import PanelConfig
 from streamer.control import ActionError
 from streamer.metrics import CONTENT_TYPE, render_metrics
 from streamer.panel.actions import PanelActions
+from streamer.panel.audio import serve_audio
 from streamer.panel.auth import Authenticator, Principal, bearer
 from streamer.panel.live import TOPICS, Client, LiveFeed
 from streamer.panel.store import AsyncPanelStore, Ban
@@ -88,6 +90,15 @@ class UserIn(_Body):
 
 class BannedWordsIn(_Body):
     words: list[Annotated[str, Field(max_length=100)]] = Field(max_length=1000)
+
+
+class ListeningIn(_Body):
+    enabled: bool
+
+
+class MuteIn(_Body):
+    input: str = Field(min_length=1, max_length=100)
+    muted: bool
 
 
 # ----- the gate ---------------------------------------------------------------------------------------
@@ -222,6 +233,10 @@ def create_app(panel: Panel) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(PANEL_STATIC_DIR / "panel.html", media_type="text/html")
 
+    @app.get("/cohost", include_in_schema=False)
+    async def cohost_page() -> FileResponse:
+        return FileResponse(PANEL_STATIC_DIR / "cohost.html", media_type="text/html")
+
     app.mount("/static", StaticFiles(directory=PANEL_STATIC_DIR), name="static")
     if OVERLAY_DIR.is_dir():
         app.mount("/overlays", StaticFiles(directory=OVERLAY_DIR, html=True), name="overlays")
@@ -299,6 +314,19 @@ def create_app(panel: Panel) -> FastAPI:
 
         return await panel.act(who, "timeout", body.model_dump(), run)
 
+    @app.post("/api/listening")
+    async def listening(body: ListeningIn, who: Mod) -> JSONResponse:
+        return await panel.act(who, "listening", body.model_dump(), lambda: actions.set_listening(body.enabled))
+
+    @app.post("/api/mute")
+    async def mute(body: MuteIn, who: Mod) -> JSONResponse:
+        known = panel.feed.listening()["inputs"]
+        if body.input not in known:
+            detail = f"unknown input {body.input!r}; the show has: {', '.join(known) or 'none'}"
+            await panel.record(who, "mute", body.model_dump(), 404, detail)
+            return JSONResponse({"ok": False, "action": "mute", "detail": detail}, status_code=404)
+        return await panel.act(who, "mute", body.model_dump(), lambda: actions.mute(body.input, body.muted))
+
     # ----- admin actions -------------------------------------------------------------------------------------
     @app.post("/api/ban")
     async def ban(body: BanIn, who: Admin) -> JSONResponse:
@@ -347,6 +375,10 @@ def create_app(panel: Panel) -> FastAPI:
     async def live(ws: WebSocket) -> None:
         await serve_socket(panel, ws)
 
+    @app.websocket("/ws/audio")
+    async def audio(ws: WebSocket) -> None:
+        await serve_audio(panel, ws)
+
     return app
 
 
@@ -354,7 +386,7 @@ class _Hello(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: Literal["auth"]
     token: str = Field(max_length=200)
-    topics: list[str] = Field(default_factory=lambda: ["status", "caption", "emotion", "chat", "audit"])
+    topics: list[str] = Field(default_factory=lambda: ["status", "caption", "emotion", "chat", "audit", "listen"])
 
 
 async def serve_socket(panel: Panel, ws: WebSocket) -> None:

@@ -33,6 +33,14 @@ from streamer.panel.store import AsyncPanelStore
 log = logging.getLogger("stagecast.panel")
 
 
+class NoFrameDumps(logging.Filter):
+    """The WebSocket layer under uvicorn logs every frame at DEBUG: the start of an auth message (part of
+    a token) and twenty audio frames a second from each co-host page. The panel never wants those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.DEBUG and record.msg in ("< %s", "> %s"))
+
+
 class PanelError(RuntimeError):
     """The panel cannot start (port busy, database unusable); the message says why."""
 
@@ -60,9 +68,9 @@ class PanelHandle:
         """Stop serving (open WebSockets get 1012 from uvicorn), detach from the show, close the DB."""
         self.server.should_exit = True
         self.panel.feed.extra_status["closing"] = True
-        for client in list(self.panel.feed.clients):
-            client.close_code = 1001
-            client.closed.set()
+        feed = self.panel.feed
+        for client in [*feed.clients, *feed.audio_clients.values()]:
+            client.close(1001, "the show is stopping")
         try:
             async with asyncio.timeout(timeout_s):
                 await asyncio.shield(self.task)
@@ -132,6 +140,9 @@ async def start_panel(control: ShowControl, settings: PanelConfig) -> PanelHandl
         # access_log=False normally silences uvicorn.access, but a handler added to it later (pytest's capture
         # does) would turn it back on for every request; the panel never wants per-request lines
         logging.getLogger("uvicorn.access").disabled = True
+        server_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, NoFrameDumps) for f in server_log.filters):
+            server_log.addFilter(NoFrameDumps())
         server = EmbeddedServer(config)
     except BaseException:
         if sock is not None:

@@ -42,14 +42,14 @@ class TokenBucket:
         self.level = float(burst)
         self.stamp = time.monotonic()
 
-    def take(self, now: float | None = None) -> tuple[bool, float]:
+    def take(self, now: float | None = None, amount: float = 1.0) -> tuple[bool, float]:
         now = time.monotonic() if now is None else now
         self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.level >= 1.0:
-            self.level -= 1.0
+        if self.level >= amount:
+            self.level -= amount
             return True, 0.0
-        return False, (1.0 - self.level) / self.rate
+        return False, (amount - self.level) / self.rate
 
 
 class Authenticator:

@@ -1,7 +1,8 @@
 """Live data for the panel and overlays: captions, emotions, chat, status and preview frames.
 
-Everything comes from the show's event stream and its control surface: caption, emotion, chat and
-pause events are turned into WebSocket messages on the event loop. JPEG previews are encoded on
+Everything comes from the show's event stream and its control surface: caption, emotion, chat,
+pause and listening events are turned into WebSocket messages on the event loop; listening events
+for an input also go to the co-host page streaming into it. JPEG previews are encoded on
 their own thread, a few per second, and only while someone watches. Each WebSocket client has a
 bounded queue: a slow client loses messages (counted), never slows the show.
 """
@@ -21,29 +22,48 @@ from PIL import Image
 
 from engine.state import EMOTIONS
 from streamer.bus import Subscription
-from streamer.control import ShowControl
-from streamer.events import CaptionChanged, ChatDecided, EmotionChanged, PauseChanged
+from streamer.control import ShowControl, ShowStatus
+from streamer.events import (
+    BargeIn,
+    CaptionChanged,
+    ChatDecided,
+    EmotionChanged,
+    Heard,
+    ListeningChanged,
+    ListeningSwitched,
+    PauseChanged,
+)
 from streamer.panel.auth import Principal
-from streamer.panel.views import chat_json, status_json
+from streamer.panel.views import chat_json, listen_json, listening_json, status_json
 
 if TYPE_CHECKING:
     from streamer.config import PanelConfig
 
 log = logging.getLogger("stagecast.panel")
 
-TOPICS = frozenset({"status", "caption", "emotion", "chat", "audit", "preview"})
+TOPICS = frozenset({"status", "caption", "emotion", "chat", "audit", "preview", "listen"})
+
 
 class Client:
-    """One authenticated WebSocket: what it listens to and its outgoing queue."""
+    """One authenticated WebSocket: what it listens to and its outgoing queue. A co-host page's audio
+    socket is a client too, of one input (`input`), that gets that input's listening events."""
 
-    def __init__(self, principal: Principal, topics: set[str], size: int = 256) -> None:
+    def __init__(self, principal: Principal, topics: set[str], size: int = 256, input: str | None = None) -> None:
         self.principal = principal
         self.topics = topics
+        self.input = input
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(size)
         self.preview_pending = False
         self.dropped = 0
         self.closed = asyncio.Event()
         self.close_code = 1000
+        self.detail = ""  # why the server closes it (sent as an error message first)
+
+    def close(self, code: int, detail: str) -> None:
+        """Ask the socket's handler to close with `code` (the first reason given wins)."""
+        if not self.closed.is_set():
+            self.close_code, self.detail = code, detail
+            self.closed.set()
 
     def offer(self, message: str | bytes) -> None:
         try:
@@ -78,13 +98,16 @@ class LiveFeed:
         self._preview_wanted = asyncio.Event()
         self._subscriptions: list[Subscription] = []
         self.extra_status: dict[str, Any] = {}
+        self.audio_clients: dict[str, Client] = {}  # input -> the co-host page streaming into it
+        self.inputs: dict[str, dict[str, Any]] = {}  # input -> speaker and state, from the listening events
 
     # ----- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         self.paused = self.control.status().paused
         on = self.control.subscribe
         self._subscriptions = [on(self._on_caption, CaptionChanged), on(self._on_emotion, EmotionChanged),
-                               on(self._on_chat, ChatDecided), on(self._on_pause, PauseChanged)]
+                               on(self._on_chat, ChatDecided), on(self._on_pause, PauseChanged),
+                               on(self._on_listen, Heard, ListeningChanged, ListeningSwitched, BargeIn)]
         for coro, name in ((self._status_ticker(), "panel-status"), (self._preview_ticker(), "panel-preview")):
             task = asyncio.create_task(coro, name=name)
             self._tasks.add(task)
@@ -96,9 +119,8 @@ class LiveFeed:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in list(self.clients):
-            client.close_code = 1001
-            client.closed.set()
+        for client in [*self.clients, *self.audio_clients.values()]:
+            client.close(1001, "the panel is closing")
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
     # ----- event loop: fan-out ---------------------------------------------------------------------
@@ -126,6 +148,24 @@ class LiveFeed:
 
     def _on_chat(self, event: ChatDecided) -> None:
         self.broadcast("chat", {"type": "chat", "item": chat_json(event)})
+        self._on_listen(event)  # a co-host's moderated words: captions show them, the panel marks rejections
+
+    def _on_listen(self, event: object) -> None:
+        message = listen_json(event)
+        if message is None:
+            return
+        name = message.get("input")
+        if name is not None:
+            info = self.inputs.setdefault(name, {"speaker": message["speaker"], "state": "idle"})
+            info["speaker"] = message["speaker"]
+            if message["type"] == "listening":
+                info["state"] = message["state"]
+        self.broadcast("listen", message)
+        targets = self.audio_clients.values() if name is None else [c for c in [self.audio_clients.get(name)] if c]
+        if targets:
+            data = json.dumps(message, ensure_ascii=False)
+            for client in targets:
+                client.offer(data)
 
     def emotion_message(self, n: int | None = None) -> dict[str, Any]:
         top = max(range(len(EMOTIONS)), key=lambda i: self.emotions[i])
@@ -184,16 +224,39 @@ class LiveFeed:
 
     # ----- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        status = self.control.status()
         extra = {
             "panel": {
                 "clients": len(self.clients),
+                "audio_clients": len(self.audio_clients),
                 "previews_sent": self.previews_sent,
                 "preview_encode_ms": round(self.last_preview_ms, 2),
                 "dropped_messages": sum(c.dropped for c in self.clients),
                 **self.extra_status,
-            }
+            },
+            "listening": self.listening(status),
         }
-        return status_json(self.control.status(), self.word, self.emotions, extra)
+        return status_json(status, self.word, self.emotions, extra)
+
+    def listening(self, status: ShowStatus | None = None) -> dict[str, Any]:
+        view = (status or self.control.status()).listening
+        known: dict[str, dict[str, Any]] = {}
+        for name in {*view.inputs, *self.inputs}:
+            inlet = self.control.audio_input(name)
+            info = self.inputs.get(name, {})
+            client = self.audio_clients.get(name)
+            known[name] = {"speaker": inlet.speaker if inlet is not None else info.get("speaker", name),
+                           "state": info.get("state", "idle"),
+                           "streaming": client.principal.name if client is not None else None}
+        return listening_json(view, known)
+
+    def input_state(self, name: str) -> dict[str, Any]:
+        """What the co-host page shows first: its input's state and the show's switches."""
+        switches = self.control.listen_switches
+        inlet = self.control.audio_input(name)
+        return {"type": "listening", "input": name, "speaker": inlet.speaker if inlet is not None else name,
+                "state": self.inputs.get(name, {}).get("state", "idle"), "enabled": switches.enabled,
+                "muted": name in switches.muted}
 
     async def _status_ticker(self) -> None:
         period = 1.0 / self.settings.status_hz
@@ -214,3 +277,17 @@ class LiveFeed:
     def set_topics(self, client: Client, topics: set[str]) -> None:
         client.topics = topics & TOPICS
         self._update_preview_wanted()
+
+    def add_audio(self, client: Client) -> None:
+        """A co-host page streams into `client.input`; one at a time: the newest takes over (a page that
+        reconnects after a network drop must not wait for its old socket to time out)."""
+        assert client.input is not None
+        old = self.audio_clients.get(client.input)
+        if old is not None and old is not client:
+            old.close(4409, f"input {client.input!r} was taken over by another co-host page "
+                            f"({client.principal.name})")
+        self.audio_clients[client.input] = client
+
+    def remove_audio(self, client: Client) -> None:
+        if client.input is not None and self.audio_clients.get(client.input) is client:
+            del self.audio_clients[client.input]

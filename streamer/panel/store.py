@@ -23,22 +23,24 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-ROLES: tuple[str, ...] = ("viewer", "mod", "admin")
+ROLES: tuple[str, ...] = ("viewer", "cohost", "mod", "admin")  # in order: each can do what those before it can
 ROLE_LEVEL: dict[str, int] = {r: i for i, r in enumerate(ROLES)}
 TOKEN_PREFIX = "sc"
 _TOKEN_RE = re.compile(r"^sc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NAME_RE = re.compile(r"^[\w.@-]{1,64}$")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
+_ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+TOKENS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {{name}} (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
-  role TEXT NOT NULL CHECK (role IN ('viewer', 'mod', 'admin')),
+  role TEXT NOT NULL CHECK (role IN ({_ROLE_LIST})),
   secret_hash TEXT NOT NULL,
   created REAL NOT NULL,
   revoked REAL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS tokens_active_name ON tokens(name) WHERE revoked IS NULL;
+)"""
+TOKENS_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS tokens_active_name ON tokens(name) WHERE revoked IS NULL"
+SCHEMA = TOKENS_TABLE.format(name="tokens") + ";\n" + TOKENS_INDEX + """;
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   ts REAL NOT NULL,
@@ -122,7 +124,32 @@ class PanelStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._migrate_roles()
         self._ph = hasher()
+
+    def _tokens_sql(self) -> str:
+        row = self.db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tokens'").fetchone()
+        return row[0] if row else ""
+
+    def _migrate_roles(self) -> None:
+        """A database made before a role existed has a CHECK that refuses it. SQLite cannot alter a CHECK:
+        the table is rebuilt under the new schema in one transaction, every token kept as it was."""
+        if all(f"'{role}'" in self._tokens_sql() for role in ROLES):
+            return
+        self.db.execute("BEGIN IMMEDIATE")  # another process (the CLI, the show) may be opening it too
+        try:
+            if not all(f"'{role}'" in self._tokens_sql() for role in ROLES):
+                self.db.execute("DROP TABLE IF EXISTS tokens_new")
+                self.db.execute(TOKENS_TABLE.format(name="tokens_new"))
+                self.db.execute("INSERT INTO tokens_new(id, name, role, secret_hash, created, revoked) "
+                                "SELECT id, name, role, secret_hash, created, revoked FROM tokens")
+                self.db.execute("DROP TABLE tokens")
+                self.db.execute("ALTER TABLE tokens_new RENAME TO tokens")
+                self.db.execute(TOKENS_INDEX)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.close()

@@ -6,8 +6,10 @@ import dataclasses
 from typing import Any
 
 from engine.state import EMOTIONS
-from streamer.control import ShowStatus, TurnView
-from streamer.events import ChatDecided
+from streamer.control import ListenView, ShowStatus, TurnView
+from streamer.events import BargeIn, ChatDecided, Heard, ListeningChanged, ListeningSwitched
+
+TEXT_LIMIT = 500  # characters of a transcript sent to pages (a recogniser never says more at once)
 
 
 def turn_json(turn: TurnView) -> dict[str, Any]:
@@ -69,3 +71,48 @@ def status_json(status: ShowStatus, word: tuple[int, int] | None, emotions: list
                           for b in status.blocked],
         **extra,
     }
+
+
+# ----- listening -------------------------------------------------------------------------------------
+def voice_input(item: ChatDecided) -> str | None:
+    """The input a co-host's moderated words came from (`submit_voice` marks them), else None."""
+    message = item.message
+    if message.platform != "voice" or not message.user_id.startswith("voice:"):
+        return None
+    return message.user_id.removeprefix("voice:")
+
+
+def listen_json(event: object) -> dict[str, Any] | None:
+    """A listening event as the panel's `listen` topic and the co-host page carry it; None for others."""
+    if isinstance(event, Heard):
+        return {"type": "heard", "input": event.input, "speaker": event.speaker, "utterance": event.utterance,
+                "text": event.text[:TEXT_LIMIT], "language": event.language, "partial": event.partial,
+                "audio_s": round(event.audio_s, 2), "decode_ms": round(event.decode_ms, 1)}
+    if isinstance(event, ListeningChanged):
+        return {"type": "listening", "input": event.input, "speaker": event.speaker, "state": event.state,
+                "enabled": event.enabled}
+    if isinstance(event, ListeningSwitched):
+        return {"type": "listen_switch", "enabled": event.enabled, "muted": list(event.muted)}
+    if isinstance(event, BargeIn):
+        return {"type": "barge_in", "input": event.input, "speaker": event.speaker,
+                "latency_ms": round(event.latency_ms, 1), "heard": [h[:TEXT_LIMIT] for h in event.heard]}
+    if isinstance(event, ChatDecided):
+        name = voice_input(event)
+        if name is None:
+            return None
+        return {"type": "voice_decided", "input": name, "speaker": event.message.user_name,
+                "text": event.decision.text[:TEXT_LIMIT], "language": event.message.language,
+                "accepted": event.decision.accepted, "rule": event.decision.rule}
+    return None
+
+
+def listening_json(view: ListenView, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The show's listening switches and every input the panel knows: those the page can feed (the
+    status names them) and those that have been heard from (their events name them)."""
+    names = sorted(set(view.inputs) | set(inputs))
+    by_input = {name: {"speaker": inputs.get(name, {}).get("speaker", name),
+                       "state": inputs.get(name, {}).get("state", "idle"),
+                       "muted": name in view.muted,
+                       "browser": name in view.inputs,
+                       "streaming": inputs.get(name, {}).get("streaming")} for name in names}
+    return {"enabled": view.enabled, "muted": list(view.muted), "inputs": names, "by_input": by_input}

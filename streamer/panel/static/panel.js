@@ -9,7 +9,9 @@
   let retryMs = 500;
   let previewUrl = null;
   let wordsDirty = false;
-  const ROLE_LEVEL = { viewer: 0, mod: 1, admin: 2 };
+  const ROLE_LEVEL = { viewer: 0, cohost: 1, mod: 2, admin: 3 };
+  const can = (role) => me !== null && (ROLE_LEVEL[me.role] || 0) >= ROLE_LEVEL[role];
+  let listen = { enabled: true, muted: [], inputs: {} };  // name -> {speaker, state, streaming, browser}
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -18,6 +20,8 @@
     return node;
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  // direction overrides never come from speech; removed so no transcript can show reordered words
+  const plain = (text) => String(text).replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
   function fmtTime(ts) { return new Date(ts * 1000).toLocaleTimeString(); }
 
   async function api(method, path, body) {
@@ -64,15 +68,16 @@
     $("login").hidden = true;
     $("app").hidden = false;
     $("who").textContent = me.name + " (" + me.role + ")";
-    for (const node of document.querySelectorAll(".mod-only")) node.hidden = ROLE_LEVEL[me.role] < 1;
-    for (const node of document.querySelectorAll(".admin-only")) node.hidden = ROLE_LEVEL[me.role] < 2;
-    if (ROLE_LEVEL[me.role] >= 1) loadAudit();
+    for (const node of document.querySelectorAll(".mod-only")) node.hidden = !can("mod");
+    for (const node of document.querySelectorAll(".admin-only")) node.hidden = !can("admin");
+    if (can("mod")) loadAudit();
     connect();
   }
 
   function logout(reason) {
     token = null;
     me = null;
+    listenDrawn = "";
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
     $("app").hidden = true;
     $("login").hidden = false;
@@ -87,7 +92,7 @@
     ws = socket;
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "auth", token,
-        topics: ["status", "caption", "emotion", "chat", "audit", "preview"] }));
+        topics: ["status", "caption", "emotion", "chat", "audit", "preview", "listen"] }));
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") { showPreview(event.data); return; }
@@ -121,6 +126,11 @@
     chat: (msg) => addChat(msg.item, true),
     chat_history: (msg) => { clear($("chat")); for (const item of msg.items) addChat(item, true); },
     audit: (msg) => addAudit(msg.entry, true),
+    heard: addHeard,
+    listening: (msg) => { inputInfo(msg.input, msg.speaker).state = msg.state; renderListen(); },
+    listen_switch: (msg) => { listen.enabled = msg.enabled; listen.muted = msg.muted; renderListen(); },
+    barge_in: addBargeIn,
+    voice_decided: markDecided,
   };
 
   // ----- rendering ---------------------------------------------------------------------------------------
@@ -155,8 +165,118 @@
     }
   }
 
+  // ----- listening -----------------------------------------------------------------------------------------
+  const heardLines = new Map();  // "input#utterance" -> li (a partial's line, replaced by its final)
+
+  function inputInfo(name, speaker) {
+    const info = listen.inputs[name] || (listen.inputs[name] = { speaker: speaker || name, state: "idle", streaming: null });
+    if (speaker) info.speaker = speaker;
+    return info;
+  }
+
+  let listenDrawn = "";
+
+  function renderListen() {
+    const drawn = JSON.stringify(listen);
+    if (drawn === listenDrawn) return;  // redraw only on change: a button must not vanish under a click
+    listenDrawn = drawn;
+    const toggle = $("listen-toggle");
+    toggle.textContent = listen.enabled ? "Switch listening off" : "Switch listening on";
+    toggle.dataset.enabled = String(listen.enabled);
+    $("listen-summary").textContent = (listen.enabled ? "Listening is on" : "Listening is OFF") +
+      (listen.muted.length ? " · muted: " + listen.muted.join(", ") : "");
+    const body = $("listen-inputs");
+    clear(body);
+    const names = Object.keys(listen.inputs).sort();
+    for (const name of names) {
+      const info = listen.inputs[name];
+      const muted = listen.muted.indexOf(name) >= 0;
+      const row = el("tr");
+      row.dataset.input = name;
+      row.appendChild(el("td", name));
+      row.appendChild(el("td", info.speaker, "speaker"));
+      const state = el("td");
+      state.appendChild(el("span", muted ? "muted" : info.state, "pill state " + (muted ? "bad" : info.state === "listening" ? "ok" : info.state === "thinking" ? "warn" : "")));
+      row.appendChild(state);
+      row.appendChild(el("td", info.streaming ? "page: " + info.streaming : (info.browser ? "no page" : "")));
+      const cell = el("td");
+      if (can("mod")) {
+        const b = el("button", muted ? "Unmute" : "Mute", "mute");
+        b.type = "button";
+        b.addEventListener("click", () => act("POST", "mute", { input: name, muted: !muted },
+          (r) => (r.muted ? "muted " : "unmuted ") + r.input));
+        cell.appendChild(b);
+      }
+      row.appendChild(cell);
+      body.appendChild(row);
+    }
+    if (!names.length) {
+      const row = el("tr");
+      const cell = el("td", "no inputs (listen.inputs in the config)", "small");
+      cell.colSpan = 5;
+      row.appendChild(cell);
+      body.appendChild(row);
+    }
+  }
+
+  function addListenLine(li) {
+    const list = $("heard");
+    list.prepend(li);
+    while (list.children.length > 100) {
+      const last = list.lastChild;
+      for (const [key, node] of heardLines) if (node === last) heardLines.delete(key);
+      list.removeChild(last);
+    }
+  }
+
+  function addHeard(msg) {
+    inputInfo(msg.input, msg.speaker);
+    const key = msg.input + "#" + msg.utterance;
+    let li = heardLines.get(key);
+    if (!li) {
+      li = el("li");
+      li.dataset.input = msg.input;
+      li.appendChild(el("span", msg.speaker, "user"));
+      li.appendChild(el("span", "", "text"));
+      heardLines.set(key, li);
+      addListenLine(li);
+    }
+    li.className = msg.partial ? "partial" : "final";
+    const text = li.querySelector(".text");
+    text.textContent = plain(msg.text) || (msg.partial ? "…" : "(nothing recognised)");
+    text.lang = msg.language || "";
+    text.dir = "auto";
+  }
+
+  function addBargeIn(msg) {
+    const li = el("li", null, "barge-in");
+    li.appendChild(el("span", msg.speaker, "user"));
+    li.appendChild(el("span", "cut in after " + Math.round(msg.latency_ms) + " ms" +
+      (msg.heard && msg.heard.length ? " — viewers heard: " + msg.heard.join(" ") : ""), "text"));
+    addListenLine(li);
+  }
+
+  function markDecided(msg) {
+    if (msg.accepted) return;
+    const lines = [...$("heard").children].filter((li) => li.dataset.input === msg.input && li.classList.contains("final"));
+    const li = lines[0];
+    if (li && !li.querySelector(".blocked")) li.appendChild(el("span", "[" + (msg.rule || "blocked") + "]", "blocked"));
+  }
+
   function renderStatus(s) {
     $("paused-pill").hidden = !s.paused;
+    if (s.listening) {
+      listen.enabled = s.listening.enabled;
+      listen.muted = s.listening.muted;
+      for (const name of s.listening.inputs) {
+        const d = s.listening.by_input[name];
+        const info = inputInfo(name, d.speaker);
+        info.state = d.state;
+        info.streaming = d.streaming;
+        info.browser = d.browser;
+      }
+      renderListen();
+    }
     const q = $("queue");
     clear(q);
     for (const t of s.queue) {
@@ -200,14 +320,14 @@
     li.appendChild(el("span", item.user, "user"));
     li.appendChild(el("span", item.text, "text"));
     if (!item.accepted) li.appendChild(el("span", "[" + (item.rule || "blocked") + "]", "blocked"));
-    if (me && ROLE_LEVEL[me.role] >= 1) {
+    if (can("mod")) {
       const t = el("button", "timeout 10m");
       t.type = "button";
       t.addEventListener("click", () => act("POST", "timeout", { user: item.user_key, seconds: 600 },
         () => "timed out " + item.user_key));
       li.appendChild(t);
     }
-    if (me && ROLE_LEVEL[me.role] >= 2) {
+    if (can("admin")) {
       const b = el("button", "ban");
       b.type = "button";
       b.addEventListener("click", () => act("POST", "ban", { user: item.user_key }, () => "banned " + item.user_key));
@@ -272,6 +392,8 @@
     on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user));
     on("unban", "click", () => act("POST", "unban", { user: $("ban-user").value }, (r) => "unbanned " + r.user));
     on("reload", "click", () => act("POST", "reload", undefined, (r) => "reloaded: " + JSON.stringify(r.changed)));
+    on("listen-toggle", "click", () => act("POST", "listening", { enabled: !listen.enabled },
+      (r) => "listening " + (r.enabled ? "on" : "off")));
     on("stop", "click", () => { if (confirm("Stop the show for everyone?")) act("POST", "stop", undefined, () => "stopping"); });
   });
 })();
