@@ -13,7 +13,7 @@ import pytest
 
 from engine.lifecycle import Component
 from engine.listen import ListenError
-from engine.listen.agreement import FRAME, agreed_words, quiet_cut
+from engine.listen.agreement import agreed_words, quiet_cut
 from engine.listen.asr import SAMPLE_RATE, WhisperRecognizer
 from engine.listen.model_files import BASE_SHA256, packaged_base_dir, sha256_of, whisper_model_dir
 from engine.listen.transcript import Word
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 EN_1 = "Hello there, how are you doing today?"
 EN_2 = "I was wondering about the weather tomorrow."
 EN_LONG = "Yesterday I walked to the market, and I bought some fresh apples for my grandmother."
-JA = "明日は友達と一緒に映画を見に行きます。"
+JA = "今日はいい天気なので、公園で散歩しましょう。"  # the comma is a 400 ms pause
 MS = SAMPLE_RATE // 1000
 
 
@@ -190,10 +190,13 @@ def test_agreed_words_are_cut_only_at_a_quiet_gap():
 
     tone = (0.3 * np.sin(np.arange(1200 * MS) * 2 * np.pi * 200 / SAMPLE_RATE)).astype(np.float32)
     gapped = tone.copy()
-    gapped[630 * MS : 690 * MS] = 0.0  # a 60 ms gap after " there,"
-    k, cut = quiet_cut(gapped, 0, now, 2)
-    assert k == 2 and 630 * MS <= cut <= 690 * MS and cut % FRAME == 0
-    assert quiet_cut(tone, 0, now, 2) == (0, 0), "speech runs on: nothing is cut"
+    gapped[330 * MS : 370 * MS] = 0.0  # a 40 ms dip after " hello": a stop consonant, not a pause
+    assert quiet_cut(gapped, 0, now, 2) == (0, 0), "no phrase break: nothing is cut"
+    gapped[640 * MS : 760 * MS] = 0.0  # a 120 ms pause after " there," (aligned to end a little early)
+    assert quiet_cut(gapped, 0, now, 2) == (2, 700 * MS)
+    assert quiet_cut(gapped, 0, now, 1) == (0, 0), "only agreed words are committed"
+    late = [*now[:2], word(" how", 700, 750), *now[3:]]  # a word ending inside the pause: which side is it?
+    assert quiet_cut(gapped, 0, late, 3) == (0, 0)
 
 
 # --- model files and errors --------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ so it can be committed and its audio need not be decoded again.
 
 Word times from cross-attention alignment are only roughly right (a Japanese character is about
 150 ms, the error about as much), and cutting inside a sound makes the next decode hear half a
-syllable twice or not at all. So the audio is only ever cut in a quiet stretch between two words;
-where speech runs on without one, fewer words are committed (or none, until a pause comes).
+syllable twice or not at all. Cutting between two words of one phrase is not safe either: the
+decode of the rest loses the words it would have leant on (espeak's "what time the next train"
+came back as "what I'm the next train"). So the audio is only cut in a pause between phrases, at
+least 100 ms quiet; where speech runs on without one, nothing is committed until a pause comes.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import numpy as np
 from engine.listen.transcript import Word, normalize_word
 
 FRAME = 160  # 10 ms at 16 kHz
-QUIET_DB = 30.0  # a frame this far below the loud frames is a gap between words
-MIN_QUIET = 3  # frames (30 ms): shorter dips are the closure of a stop consonant
-SLACK = 960  # samples (60 ms) searched around an aligned word boundary
+QUIET_DB = 30.0  # a frame this far below the loud frames is silence
+MIN_QUIET = 10  # frames (100 ms): a phrase break; a stop consonant's closure or a word gap is 30-60 ms
 
 
 def agreed_words(previous: Sequence[Word], current: Sequence[Word], stable_until: int) -> int:
@@ -36,38 +37,36 @@ def agreed_words(previous: Sequence[Word], current: Sequence[Word], stable_until
 
 
 def quiet_cut(audio: np.ndarray, start: int, words: Sequence[Word], n: int) -> tuple[int, int]:
-    """The most of the first `n` words that end at a quiet gap, and the sample to cut at: (k, cut), or (0, start).
+    """Where to cut after at most `n` words: (k, cut) with the cut in a pause, or (0, start) where there is none.
 
-    `audio` is the whole utterance; `start` is where the words' audio begins (levels are judged there).
+    `audio` is the whole utterance, `words` (times in its samples) were decoded from `start` on. The
+    latest pause wins. The words before it are those that end by its middle; aligned times run early
+    rather than late, so a word that ends inside the pause's second half could be on either side,
+    and that pause is passed over.
     """
-    levels = _frame_db(audio[start:])
-    if levels.size == 0:
-        return 0, start
-    quiet = levels < np.percentile(levels, 90) - QUIET_DB
-    for k in range(n, 0, -1):
-        after = words[k].start if k < len(words) else words[k - 1].end
-        lo = max(0, (words[k - 1].end - SLACK - start) // FRAME)
-        hi = min(levels.size, (after + SLACK - start) // FRAME + 1)
-        run = _longest_run(quiet[lo:hi])
-        if run is not None and run[1] - run[0] >= MIN_QUIET:
-            return k, start + (lo + (run[0] + run[1]) // 2) * FRAME
+    for a, b in reversed(pauses(audio, start)):
+        cut = (a + b) // 2
+        k = 0
+        while k < len(words) and words[k].end <= cut:
+            k += 1
+        if 0 < k <= n and (k == len(words) or words[k].end > b):
+            return k, cut
     return 0, start
 
 
-def _frame_db(audio: np.ndarray) -> np.ndarray:
-    frames = audio[: audio.shape[0] // FRAME * FRAME].reshape(-1, FRAME).astype(np.float64)
-    return np.asarray(10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-10))
-
-
-def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
-    """[begin, end) of the longest run of True, or None."""
-    best: tuple[int, int] | None = None
-    begin = None
-    for i, value in enumerate([*mask.tolist(), False]):
-        if value and begin is None:
+def pauses(audio: np.ndarray, start: int) -> list[tuple[int, int]]:
+    """[a, b) sample spans after `start` that are MIN_QUIET frames or more of silence (relative to the loud frames)."""
+    frames = audio[start : start + (audio.shape[0] - start) // FRAME * FRAME].reshape(-1, FRAME).astype(np.float64)
+    if frames.shape[0] == 0:
+        return []
+    levels = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-10)
+    quiet = [*(levels < np.percentile(levels, 90) - QUIET_DB).tolist(), False]
+    spans, begin = [], None
+    for i, q in enumerate(quiet):
+        if q and begin is None:
             begin = i
-        elif not value and begin is not None:
-            if best is None or i - begin > best[1] - best[0]:
-                best = (begin, i)
+        elif not q and begin is not None:
+            if i - begin >= MIN_QUIET:
+                spans.append((start + begin * FRAME, start + i * FRAME))
             begin = None
-    return best
+    return spans
