@@ -163,7 +163,14 @@ class WhisperRecognizer(Lifecycle):
 
 
 class Utterance:
-    """One utterance, recognised while it grows. `feed` from the audio thread; `partial`/`final` from a worker."""
+    """One utterance, recognised while it grows. `feed` from the audio thread; `partial`/`final` from a worker.
+
+    How a caller gets the transcript soon after the speaker stops: start feeding about 250 ms before
+    SpeechStart.sample (keep a short ring buffer; Whisper misses a first word cut at its onset), call
+    `partial()` every 0.5-1 s and at once on each Pause (a pause may be the end), and at SpeechEnd
+    call `final(end)` with the end in this utterance's samples: when the partial that began in the
+    pause heard all the speech, nothing is decoded again.
+    """
 
     def __init__(self, recognizer: WhisperRecognizer, guard_s: float = 1.0) -> None:
         self._rec = recognizer
