@@ -230,3 +230,5 @@ def test_missing_extra_or_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as if the extra were not installed
     with pytest.raises(ListenError, match=r"pip install 'stagecast\[listen\]'"):
         WhisperRecognizer().prewarm()
+    with pytest.raises(ListenError, match=r"pip install 'stagecast\[listen\]'"):
+        SileroVad()  # its model ships inside the faster-whisper wheel
