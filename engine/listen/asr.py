@@ -8,6 +8,10 @@ prompt. Whisper always encodes a 30 s window, so a decode costs the encoder's fi
 decoder's per-token time; committing saves the latter, and `final()` never pays for the whole
 utterance again.
 
+`decode` drives faster-whisper one level below `transcribe` (`encode`, `generate_segments`,
+`find_alignment`), so the encoder output that picks the language is the one decoded, and word times
+cost one alignment pass; the extra pins faster-whisper below 2 for that.
+
 The language is chosen per utterance among `languages` only: Whisper's probabilities over all of its
 languages are restricted to the allowed ones and the best one wins, so a Japanese speaker is never
 "detected" as Korean and decoded as such.
