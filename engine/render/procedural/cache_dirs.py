@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.cache import cache_root
+
 
 def cache_dir() -> Path:
     """Where exported graphs and engines are kept: $STAGECAST_CACHE or ~/.cache/stagecast."""
-    root = os.environ.get("STAGECAST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "stagecast")
-    return Path(root) / "render"
+    return cache_root() / "render"
 
 
 def inductor_cache_dir() -> Path:
