@@ -11,6 +11,7 @@ from streamer.chat.replay import ReplaySource
 from streamer.chat.twitch import TwitchEventSubSource
 from streamer.chat.youtube import make_youtube_source
 from streamer.config import ChatSourceConfig, LocalSourceConfig, ReplaySourceConfig, StagecastConfig
+from streamer.listen.listener import Listener
 from streamer.obs_attach import ObsAttachment
 from streamer.panel.attach import PanelAttachment
 from streamer.show import Attachment, Show
@@ -27,8 +28,11 @@ def chat_source(cfg: ChatSourceConfig, clock: StreamClock) -> ChatSource:
 
 
 def build_attachments(config: StagecastConfig, clock: StreamClock) -> list[Attachment]:
-    """Chat sources in config order, then OBS, then the panel (closed in reverse)."""
+    """Chat sources in config order, the listener, OBS, then the panel (closed in reverse): the panel's
+    co-host page finds the listener's inputs already there."""
     attachments: list[Attachment] = [ChatPump(chat_source(s, clock)) for s in config.chat.sources]
+    if config.listen.enabled and config.listen.inputs:
+        attachments.append(Listener(config.listen))
     if config.obs.enabled:
         attachments.append(ObsAttachment(config.obs))
     if config.panel.enabled:

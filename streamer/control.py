@@ -190,6 +190,7 @@ class ShowControl:
         self.banned_words: list[str] = sorted(parts.moderator.rules.banned_words)
         self.listen_switches = ListenSwitches()
         self._audio_inputs: dict[str, AudioInlet] = {}
+        self._listen_inputs: dict[str, str] = {}  # every input a listener hears -> its speaker
 
     @property
     def timebase(self) -> TimeBase:
@@ -315,9 +316,14 @@ class ShowControl:
         self._p.request_stop()
 
     # ----- listening -----------------------------------------------------------------------------------
+    def add_listen_input(self, name: str, speaker: str) -> None:
+        """A listener hears this input (shown in status; moderators can mute it)."""
+        self._listen_inputs[name] = speaker
+
     def add_audio_input(self, inlet: AudioInlet) -> None:
         """A listener offers an input that others feed (the co-host page)."""
         self._audio_inputs[inlet.name] = inlet
+        self._listen_inputs[inlet.name] = inlet.speaker
 
     def audio_input(self, name: str) -> AudioInlet | None:
         return self._audio_inputs.get(name)
@@ -388,5 +394,5 @@ class ShowControl:
             banned_words=tuple(self.banned_words),
             blocked=tuple(self.blocked()),
             listening=ListenView(self.listen_switches.enabled, tuple(sorted(self.listen_switches.muted)),
-                                 tuple(sorted(self._audio_inputs))),
+                                 tuple(sorted(self._listen_inputs))),
         )
