@@ -218,7 +218,8 @@ class BargeIn:
     input: str
     speaker: str
     latency_ms: float
-    heard: tuple[str, ...] = ()
+    heard: tuple[str, ...] = ()  # what viewers heard of the speech that was cut
+    cut_frame: int | None = None  # the frame boundary the cut acted at
 
 
 @dataclass(frozen=True)

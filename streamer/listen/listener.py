@@ -242,7 +242,7 @@ class Listener:
                 self.barge_ins += 1
                 latency = (channel.samples - channel.onset) * 1000 / RATE
                 log.info("%s: barge-in %.0f ms after speech onset; heard %s", channel.name, latency, result.heard)
-                control.publish(BargeIn(channel.name, channel.input.speaker, latency, result.heard))
+                control.publish(BargeIn(channel.name, channel.input.speaker, latency, result.heard, result.cut_frame))
         now = time.monotonic()
         if now - channel.last_level_sent >= LOUDNESS_EVERY_S:
             channel.last_level_sent = now
