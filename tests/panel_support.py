@@ -1,6 +1,7 @@
-"""A real Show (live mode, small picture, no recording, no chat sources) with the real panel attached,
-running on its own asyncio loop in a background thread, plus a frame hook that records what every
-frame carried. Tests talk to it over real HTTP/WebSocket and drive it with a real Chromium."""
+"""A real Show (live mode, small picture, no recording, no chat sources) with the real panel attached
+(and, when asked, a real listener), running on its own asyncio loop in a background thread, plus a frame
+hook that records what every frame carried. Tests talk to it over real HTTP/WebSocket and drive it with
+a real Chromium."""
 
 from __future__ import annotations
 
@@ -160,12 +161,23 @@ class AudioProbe:
                 self._cond.wait(left)
 
 
+def browser_listen(*inputs: tuple[str, str], **section: Any) -> dict[str, Any]:
+    """A `listen` config section with one browser input (the co-host page) per (name, speaker)."""
+    return {"inputs": [{"type": "browser", "name": n, "speaker": s} for n, s in inputs], **section}
+
+
 class ShowRunner:
+    """`listen`: a `listen` config section (e.g. `browser_listen(("cohost", "Kim"))`); when given, a real
+    `Listener` built from it (Silero VAD, Whisper) is attached before the panel, as `stagecast run` does,
+    and kept as `runner.listener`."""
+
     def __init__(self, db: Path, panel: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                 attachments: Sequence[Any] = ()) -> None:
+                 attachments: Sequence[Any] = (), listen: dict[str, Any] | None = None) -> None:
         base = {"video": {"width": 256, "height": 256}, "outputs": {"recording": {"enabled": False}},
                 "director": {"cooldown_s": 0.0}}
         base.update(config or {})
+        if listen is not None:
+            base["listen"] = listen
         self.config = parse_config(base)
         self.settings = PanelConfig(port=0, db_path=db, **(panel or {}))
         self.recorder = FrameRecorder()
@@ -173,6 +185,12 @@ class ShowRunner:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.show: Show | None = None
         self.attachments = list(attachments)  # attached before the panel (as the listener is)
+        self.listener: Any = None
+        if listen is not None:
+            from streamer.listen.listener import Listener  # needs the listen extra (faster-whisper, Silero)
+
+            self.listener = Listener(self.config.listen)
+            self.attachments.append(self.listener)
         self.handle: PanelHandle | None = None
         self.rc: int | None = None
         self.error: BaseException | None = None

@@ -6,7 +6,6 @@ goes on. Real VAD (Silero), real recognition (Whisper base), a live show."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from streamer.attachments import build_show
 from streamer.config import parse_config
 from streamer.events import BargeIn, HealthChanged, HealthStatus, Heard, TurnChanged
 from streamer.show import Show
+from tests.listen_support import wer
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
@@ -39,20 +39,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower().replace("favorite", "favourite")).split()
-
-
-def wer(reference: str, heard: str) -> float:
-    ref, hyp = words(reference), words(heard)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def test_wer_helper_can_fail() -> None:
