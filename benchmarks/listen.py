@@ -9,6 +9,7 @@ is from the SpeechEnd event to the transcript, measured twice, with `final(end)`
 speech ended (a partial that began in the pause is then reused) and without.
 
     python benchmarks/listen.py [--threads 1,2] [--every 0.5]
+    python benchmarks/listen.py --show     the same inside a live show (benchmarks/listen_show.py)
 """
 
 from __future__ import annotations
@@ -169,7 +170,19 @@ if __name__ == "__main__":
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--show", action="store_true", help="measure inside a live show, merged as 'show'")
     args = parser.parse_args()
-    result = main([int(n) for n in args.threads.split(",")], args.every)
+    if args.show:
+        import asyncio
+        import logging
+
+        from benchmarks.listen_show import run_show_part
+
+        logging.basicConfig(level=logging.WARNING)
+        result = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+        result["show"] = asyncio.run(run_show_part())
+        print(json.dumps(result["show"], indent=2, ensure_ascii=False))
+    else:
+        result = main([int(n) for n in args.threads.split(",")], args.every)
+        print(json.dumps(result["vad"]))
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps(result["vad"]))

@@ -246,7 +246,7 @@ class ShowControl:
         results = self._p.director.interrupt()
         spf = self._p.timebase.samples_per_frame
         return InterruptResult(bool(results), results[0].end_sample // spf if results else None,
-                               tuple(r.played_text for r in results))
+                               tuple(r.played_text for r in results if r.played_text))
 
     def emotion(self, cue: EmotionCue) -> int:
         """Start an emotion envelope at the next frame; returns that frame."""

@@ -85,7 +85,7 @@ class Director(Lifecycle):
     # ----- moderator commands ------------------------------------------------------------------
     def interrupt(self) -> list[SpeechEnded]:
         """Stop speaking now: cancel the turn's brain/voice work and cut at the next frame."""
-        results = self.timeline.cut()
+        results = self._cut()
         turn, task = self.current, self._current_task
         if turn is not None:
             self._settle_played(turn, results)
@@ -157,13 +157,13 @@ class Director(Lifecycle):
             me = asyncio.current_task()
             if me is not None and me.cancelling():  # the director itself is being stopped
                 task.cancel()
-                self.timeline.cut(turn_id=turn.id)
+                self._cut(turn.id)
                 turn.settle(TurnStatus.INTERRUPTED)
                 raise
             # otherwise our own interrupt cancelled the turn: the show goes on
         except Exception as exc:
             log.exception("turn %s failed; the show goes on", turn.id)
-            self.timeline.cut(turn_id=turn.id)
+            self._cut(turn.id)
             turn.set_status(TurnStatus.FAILED)
             component = "voice" if isinstance(exc, VoiceFailure) else "brain"
             self.health.report(component, HealthStatus.DEGRADED, f"turn {turn.id}: {type(exc).__name__}: {exc}")
@@ -195,11 +195,23 @@ class Director(Lifecycle):
         await asyncio.to_thread(self._memory_executor.shutdown, wait=True)
 
     # ----- bookkeeping ---------------------------------------------------------------------------------
+    def _cut(self, turn_id: str | None = None) -> list[SpeechEnded]:
+        """Cut the timeline at the next frame; what viewers heard of each cut speech goes on the stream
+        (the timeline reports only speeches that end by themselves)."""
+        results = self.timeline.cut(turn_id=turn_id)
+        if self._publish is not None:
+            for ended in results:
+                self._publish(ended)
+        return results
+
     def _observe(self, turn: Turn) -> None:
-        """Every turn's status change: keep the settled ones for the panel, publish the change."""
+        """Every turn's status change: keep the settled ones for the panel, publish the change once."""
         if turn.status.final and turn.done.done():
             self.completed.append(turn)
             self.finished[turn.status.value] += 1
+        if turn.announced == turn.status:
+            return  # settled with the status it already had (an interrupt, then its unwinding)
+        turn.announced = turn.status
         if self._publish is not None:
             p = turn.prompt
             self._publish(TurnChanged(turn.id, turn.status.value, turn.priority.name.lower(), p.user_name,

@@ -190,6 +190,8 @@ class Heard:
     partial: bool
     audio_s: float = 0.0
     decode_ms: float = 0.0
+    speech_end: float | None = None  # time.time() the speech ended in the input (finals; for latency)
+    end_detected: float | None = None  # time.time() the VAD decided it had ended
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class Turn:
     composed: asyncio.Event = field(default_factory=asyncio.Event)
     owner: TurnOwner | None = field(default=None, repr=False)
     observer: Callable[[Turn], None] | None = field(default=None, repr=False)  # told of every status change
+    announced: TurnStatus | None = field(default=None, repr=False)  # the last status the observer published
 
     def __post_init__(self) -> None:
         self.done = asyncio.get_running_loop().create_future()

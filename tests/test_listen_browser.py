@@ -438,12 +438,6 @@ def test_cohost_speech_cuts_the_character_off(tmp_path: Path, tokens: dict[str, 
     assert peak < SILENT_PEAK, peak
 
 
-CUT_NOT_PUBLISHED = ("a cut speech's SpeechEnded(interrupted=True) never reaches the event bus: Director.interrupt "
-                     "returns Timeline.cut's results without publishing them, and Timeline.pull reports only "
-                     "speeches that ended by themselves (engine/timeline.py _advance_locked)")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CUT_NOT_PUBLISHED)
 def test_a_speech_cut_by_an_interrupt_publishes_its_end(tmp_path: Path, tokens: dict[str, str]) -> None:
     """What the barge-in cuts should close on the event stream like every other speech (captions, the
     panel and this file's `reply_span` rely on SpeechEnded); the same interrupt the listener uses."""

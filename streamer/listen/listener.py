@@ -60,6 +60,7 @@ class Channel:
     echo: bool = False  # the current utterance is the character's own voice
     interrupted: bool = False
     decoding: asyncio.Task[Any] | None = None
+    partial_wanted: bool = False  # a pause came while a partial was decoding: decode again right after it
     last_partial: int = 0
     level: float = 0.0
     last_level_sent: float = 0.0
@@ -179,11 +180,13 @@ class Listener:
                 self._speech_started(channel, event.sample)
             elif isinstance(event, Pause) and channel.utterance is not None and not channel.echo:
                 self._ctl.listen_cue(ListenCue.paused())
-                self._start_partial(channel)  # a pause may be the end: decode now, so the final has less to do
+                self._start_partial(channel, at_pause=True)  # a pause may be the end: decode what came so far
             elif isinstance(event, Level):
                 channel.level = 0.7 * channel.level + 0.3 * loudness(event.rms_db)
             elif isinstance(event, SpeechEnd):
-                await self._end_utterance(channel, keep=True, end=event.sample)
+                now = time.time()
+                ended = now - (channel.samples - event.sample) / RATE
+                await self._end_utterance(channel, keep=True, end=event.sample, ended=(ended, now))
         if channel.utterance is not None:
             self._while_speaking(channel)
 
@@ -204,10 +207,14 @@ class Listener:
         self._set_state(channel, "listening")
         control.listen_cue(ListenCue.started(channel.level))
 
-    def _start_partial(self, channel: Channel) -> None:
-        if channel.decoding is None and channel.utterance is not None:
-            channel.last_partial = channel.samples
-            channel.decoding = asyncio.create_task(self._partial(channel, channel.utterance, channel.utterances))
+    def _start_partial(self, channel: Channel, at_pause: bool = False) -> None:
+        if channel.utterance is None:
+            return
+        if channel.decoding is not None:
+            channel.partial_wanted = channel.partial_wanted or at_pause
+            return
+        channel.last_partial, channel.partial_wanted = channel.samples, False
+        channel.decoding = asyncio.create_task(self._partial(channel, channel.utterance, channel.utterances))
 
     def _since(self, channel: Channel, sample: int) -> np.ndarray:
         """The kept input audio from `sample` on (the utterance's start, before the VAD confirmed it)."""
@@ -261,8 +268,11 @@ class Listener:
                                               transcript.decode_s * 1000))
         finally:
             channel.decoding = None
+            if channel.partial_wanted and channel.utterance is utterance:
+                self._start_partial(channel)  # the pause's audio, so the final can reuse this decode
 
-    async def _end_utterance(self, channel: Channel, keep: bool, end: int | None = None) -> None:
+    async def _end_utterance(self, channel: Channel, keep: bool, end: int | None = None,
+                             ended: tuple[float, float] | None = None) -> None:
         """The speaker stopped at sample `end` (keep: recognise and answer) or listening stopped (drop it)."""
         utterance, channel.utterance = channel.utterance, None
         if utterance is None:
@@ -275,6 +285,7 @@ class Listener:
             return
         self._set_state(channel, "thinking")
         control.listen_cue(ListenCue.stopped(think=True))
+        channel.partial_wanted = False  # the final decodes what is left
         if channel.decoding is not None:
             await asyncio.gather(channel.decoding, return_exceptions=True)
         loop = asyncio.get_running_loop()
@@ -282,7 +293,8 @@ class Listener:
         transcript = await loop.run_in_executor(self._asr_worker, utterance.final, within)
         text = transcript.text.strip()
         control.publish(Heard(channel.name, channel.input.speaker, channel.utterances, text,
-                                    transcript.language, False, transcript.audio_s, transcript.decode_s * 1000))
+                              transcript.language, False, transcript.audio_s, transcript.decode_s * 1000,
+                              *(ended or (None, None))))
         log.info("%s heard from %s (%s, %.1f s, decoded in %.0f ms): %s", channel.name, channel.input.speaker,
                  transcript.language, transcript.audio_s, transcript.decode_s * 1000, text)
         accepted = bool(text) and control.submit_voice(text, channel.input.speaker, transcript.language,
