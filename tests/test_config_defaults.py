@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from engine.render.procedural.look import load_look
 from engine.voice.espeak import DEFAULT_VOICES
 from streamer.assets import DEFAULT_CONFIG
-from streamer.config import ChatSourceConfig, StagecastConfig
+from streamer.config import ChatSourceConfig, InputConfig, StagecastConfig
 
 pytestmark = pytest.mark.unit
 
@@ -47,12 +47,19 @@ EQUIVALENT = {
 }
 
 
-def _source_model(item: dict[str, Any]) -> type[BaseModel]:
-    """The member of the chat source union that this entry's `type` selects."""
-    for model in typing.get_args(ChatSourceConfig):
+# Lists the file fills with examples (the embedded defaults are empty): each entry is checked against
+# the defaults of the union member its `type` selects.
+TYPED_LISTS = {"chat.sources": ChatSourceConfig, "listen.inputs": InputConfig}
+
+
+def _member(union: Any, item: dict[str, Any], path: str) -> type[BaseModel]:
+    """The member of a discriminated union that this entry's `type` selects."""
+    members = typing.get_args(union)
+    members = typing.get_args(members[0]) if members and typing.get_args(members[0]) else members
+    for model in members:
         if item["type"] in typing.get_args(model.model_fields["type"].annotation):
             return model
-    raise AssertionError(f"chat.sources: unknown type {item['type']!r}")
+    raise AssertionError(f"{path}: unknown type {item['type']!r}")
 
 
 def _walk(raw: dict[str, Any], model: type[BaseModel], prefix: str) -> list[str]:
@@ -64,11 +71,9 @@ def _walk(raw: dict[str, Any], model: type[BaseModel], prefix: str) -> list[str]
         field = model.model_fields[key]
         if path in EXAMPLES:
             continue
-        if path == "chat.sources":
-            # The file lists the demo sources (the embedded default has none): each entry is checked
-            # against its own source model's defaults instead.
+        if path in TYPED_LISTS:
             for i, item in enumerate(value):
-                compared += _walk(item, _source_model(item), f"{path}[{i}].")
+                compared += _walk(item, _member(TYPED_LISTS[path], item, path), f"{path}[{i}].")
             continue
         if field.is_required():
             continue  # no default to compare with (a source's `type` and `path`)
@@ -85,4 +90,5 @@ def _walk(raw: dict[str, Any], model: type[BaseModel], prefix: str) -> list[str]
 def test_default_yaml_spells_out_the_model_defaults():
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     compared = _walk(raw, StagecastConfig, "")
-    assert {"video.fps", "director.cooldown_s", "character.look", "chat.sources[1].port"} <= set(compared)
+    assert {"video.fps", "director.cooldown_s", "character.look", "chat.sources[1].port",
+            "listen.barge_in", "listen.vad.end_ms"} <= set(compared)

@@ -104,6 +104,23 @@ def probe_backends(sprites: Path | None = None) -> list[BackendStatus]:
         out += [BackendStatus(f"live2d: {n}", ok, d) for n, ok, d in probe_live2d(None)]
     except Exception as exc:
         out.append(BackendStatus("live2d", False, str(exc).splitlines()[0]))
+    out += _listening()
     ffprobe = shutil.which("ffprobe")
     out.append(BackendStatus("ffprobe (tests)", ffprobe is not None, ffprobe or "apt-get install ffmpeg"))
+    return out
+
+
+def _listening() -> list[BackendStatus]:
+    """A co-host's ears: the VAD model and Whisper base, both from PyPI wheels (no download)."""
+    from engine.listen.errors import ListenError
+    from engine.listen.model_files import packaged_base_dir
+    from engine.listen.vad import default_model_path
+
+    out = []
+    for name, find in (("listening: Silero VAD", default_model_path), ("listening: Whisper base", packaged_base_dir)):
+        try:
+            out.append(BackendStatus(name, True, str(find())))
+        except ListenError as exc:
+            out.append(BackendStatus(name, False, str(exc).splitlines()[0]))
+    out.append(_optional("sounddevice", "listening: device inputs", "pip install 'stagecast[mic]'"))
     return out
