@@ -237,3 +237,25 @@ def run_show(show: Show, script: Callable[[], Any]) -> None:
             assert await runner == 0
 
     asyncio.run(main())
+
+
+def test_a_device_input_without_sounddevice_says_how_to_install_it_and_the_show_goes_on(tmp_path: Path) -> None:
+    """Without sounddevice (or without PortAudio, or with no such device) the input names the fix."""
+    config = parse_config({
+        "video": {"width": 160, "height": 120}, "chat": {"sources": []}, "panel": {"enabled": False},
+        "character": {"memory": {"enabled": False}}, "outputs": {"recording": {"enabled": False}},
+        "listen": {"inputs": [{"type": "device", "name": "desk", "speaker": "Me"}]},
+    })
+    show = build_show(config)
+    events = Events(show, HealthChanged)
+    detail: dict[str, str] = {}
+
+    async def script() -> None:
+        await events.health("listen:desk", HealthStatus.DEGRADED)
+        frames = show.control.status().frames
+        await asyncio.sleep(1.0)
+        assert show.control.status().frames > frames + 20
+        detail["text"] = show.control.status().health["listen:desk"].detail
+
+    run_show(show, script)
+    assert "stagecast[mic]" in detail["text"] or "capture device" in detail["text"], detail
