@@ -33,6 +33,7 @@ class AudioInput(Protocol):
     name: str
     speaker: str
     kind: str  # browser | stream | device: the echo guard applies to the last two
+    backoff: Backoff  # between attempts after the input failed
 
     def chunks(self) -> AsyncIterator[np.ndarray]:
         """16 kHz mono float32 chunks until the input ends; raises InputError when it fails."""
@@ -85,6 +86,7 @@ class BrowserInput:
 
     def __init__(self, config: BrowserInputConfig) -> None:
         self.name, self.speaker = config.name, config.speaker
+        self.backoff = Backoff(1.0, 10.0)
         self._queue: _Queue | None = None
         self.received_s = 0.0
 
@@ -183,6 +185,7 @@ class DeviceInput:
     def __init__(self, config: DeviceInputConfig) -> None:
         self.config = config
         self.name, self.speaker = config.name, config.speaker
+        self.backoff = Backoff(1.0, 30.0)  # a missing device or library does not come back by itself soon
         self._stream: Any = None
 
     async def chunks(self) -> AsyncIterator[np.ndarray]:

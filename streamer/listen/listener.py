@@ -129,7 +129,7 @@ class Listener:
     async def _run(self, channel: Channel) -> None:
         control = self._ctl
         component = f"listen:{channel.name}"
-        backoff = getattr(channel.input, "backoff", None)
+        backoff = channel.input.backoff
         while True:
             try:
                 control.report_health(component, HealthStatus.OK)
@@ -144,7 +144,7 @@ class Listener:
                 await self._end_utterance(channel, keep=False)
                 control.report_health(component, HealthStatus.DEGRADED, str(exc))
                 control.count_restart(component)
-                delay = backoff.next_delay() if backoff is not None else 2.0
+                delay = backoff.next_delay()
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
             except Exception as exc:
