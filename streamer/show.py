@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -166,10 +167,12 @@ class Show:
                  self.config.video.height, self.timebase.fps)
         parts = Lifecycles(close_budget_s=CLOSE_BUDGET_S)
         order = self._parts_in_order()
+        began = time.monotonic()
         try:
             # models load before the clock starts: lingua holds the GIL ~1 s while it loads
             await asyncio.to_thread(language.warmup)
             await parts.prewarm(order)
+            loaded = time.monotonic()
             for name, part in order:
                 try:
                     await parts.start(name, part)
@@ -178,6 +181,8 @@ class Show:
                         raise
                     log.error("%s could not start (%s); the show runs without it", name, exc)
                     self.health.report(name, HealthStatus.DOWN, str(exc))
+                if part is self.loop:
+                    log.info("on air (models and programs loaded in %.1f s)", loaded - began)
             finished = asyncio.ensure_future(asyncio.to_thread(self.loop.finished.wait))
             stopped = asyncio.ensure_future(self._stop.wait())
             try:
