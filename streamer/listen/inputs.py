@@ -69,14 +69,16 @@ class _Queue:
                     self.dropped_s += old.shape[0] / RATE
         self._queue.put_nowait(item)
 
-    async def get(self) -> np.ndarray | None:
-        item = await self._queue.get()
-        if isinstance(item, np.ndarray):
+    async def items(self) -> AsyncIterator[np.ndarray]:
+        """Chunks until the producer puts None (the end); an exception it puts is raised here."""
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
             self._held -= item.shape[0]
-            return item
-        if isinstance(item, BaseException):
-            raise item
-        return None
+            yield item
 
 
 class BrowserInput:
@@ -97,10 +99,7 @@ class BrowserInput:
 
     async def chunks(self) -> AsyncIterator[np.ndarray]:
         self._queue = _Queue()
-        while True:
-            chunk = await self._queue.get()
-            if chunk is None:
-                return
+        async for chunk in self._queue.items():
             yield chunk
 
     def close(self) -> None:
@@ -126,10 +125,7 @@ class StreamInput:
         thread = threading.Thread(target=self._read, args=(queue,), name=f"listen-{self.name}", daemon=True)
         thread.start()
         try:
-            while True:
-                chunk = await queue.get()
-                if chunk is None:
-                    return
+            async for chunk in queue.items():
                 yield chunk
         finally:
             self._stop.set()
@@ -206,10 +202,7 @@ class DeviceInput:
         except Exception as exc:
             raise InputError(f"{self.name}: cannot open the capture device {self.config.device!r}: {exc}") from None
         try:
-            while True:
-                chunk = await queue.get()
-                if chunk is None:
-                    return
+            async for chunk in queue.items():
                 yield chunk
         finally:
             self.close()
