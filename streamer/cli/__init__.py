@@ -1,4 +1,4 @@
-"""The `stagecast` command: run, check, render, prepare, export, token; one module per command."""
+"""The `stagecast` command: run, check, render, prepare, export, token, station; one module per command."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 # (seconds per frame when another process holds a core); set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from streamer.cli import check, export, prepare, render, run, tokens
+from streamer.cli import check, export, prepare, render, run, station, tokens
 from streamer.config import ConfigError
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stagecast", description="An always-on AI character livestream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (run, check, render, tokens, export, prepare):
+    for command in (run, check, render, tokens, export, prepare, station):
         command.register(sub)
     return parser
 
