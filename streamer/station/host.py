@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,9 @@ def _runtime() -> tuple[str, bool]:
         import ray
 
         ctx = ray.get_runtime_context()
-        return ctx.get_node_id(), bool(ctx.was_current_actor_reconstructed)
+        with warnings.catch_warnings():  # Ray 2.60 warns about an internal call this property makes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return ctx.get_node_id(), bool(ctx.was_current_actor_reconstructed)
     except Exception:
         return socket.gethostname(), False
 

@@ -9,6 +9,7 @@ out together and each gets at most `status_timeout_s`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -134,15 +135,21 @@ class StationRuntime:
             rec = refs[ref]
             try:
                 status = self.ray.get(ref)
-            except Exception as exc:  # the actor died (restarting, or out of restarts)
-                rec.state = "restarting" if "restart" in str(exc).lower() else "unreachable"
-                rec.error = str(exc).splitlines()[0][:300]
+            except self.ray.exceptions.ActorUnavailableError as exc:  # Ray is restarting it
+                rec.state, rec.error = "restarting", str(exc).splitlines()[0][:300]
+                continue
+            except self.ray.exceptions.ActorDiedError as exc:  # its process died (Ray restarts it if it may)
+                rec.state, rec.error = "down", str(exc).splitlines()[0][:300]
+                continue
+            except Exception as exc:
+                rec.state, rec.error = "unreachable", str(exc).splitlines()[0][:300]
                 continue
             self._update(rec, status, now)
         for ref in pending:
             rec = refs[ref]
             rec.state = "unresponsive" if rec.status is not None else "starting"
-            self.ray.cancel(ref)
+            with contextlib.suppress(Exception):  # a queued call is dropped; one already running finishes alone
+                self.ray.cancel(ref)
 
     def _update(self, rec: ShowRecord, status: dict[str, Any], now: float) -> None:
         info = status["host"]
