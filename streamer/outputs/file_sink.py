@@ -118,7 +118,9 @@ class SegmentedFileSink:
         self._enforce_retention()
         path = self._segment_path()
         self._index += 1
-        out = av.open(str(path), mode="w", format=_FORMATS[self.container])
+        # flush_packets: every packet reaches the file at once, header included; without it a process killed
+        # in its first seconds (a small stream fills no 32 KiB I/O buffer) leaves a 0-byte segment
+        out = av.open(str(path), mode="w", format=_FORMATS[self.container], options={"flush_packets": "1"})
         try:
             video, audio = self._encoder.add_streams(out)
         except Exception:
