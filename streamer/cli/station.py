@@ -152,6 +152,9 @@ def cmd_station(args: argparse.Namespace) -> int:
     except StationUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ConnectionError as exc:  # ray.init could not reach the cluster
+        print(f"error: cannot reach the Ray cluster ({args.address or 'local'}): {exc}", file=sys.stderr)
+        return 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

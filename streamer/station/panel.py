@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -31,7 +32,7 @@ from streamer.station.runtime import StationRuntime
 from streamer.station.scopes import ALL, Scopes, allows
 
 log = logging.getLogger("stagecast.station.panel")
-STATIC = __import__("pathlib").Path(__file__).with_name("static")
+STATIC = Path(__file__).with_name("static")
 BODIES: dict[str, type[BaseModel] | None] = {
     "interrupt": None, "pause": None, "resume": None, "skip": None, "clear": None,
     "say": SayIn, "emotion": EmotionIn, "timeout": TimeoutIn, "ban": BanIn, "unban": UserIn,
