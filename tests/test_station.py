@@ -70,7 +70,12 @@ def count_frames(path: Path, cut: bool = False) -> int:
     """Decode every video frame. A segment whose process was killed (`cut`) ends mid-cluster: it must decode
     up to there (its header and at least a second of frames); any other error fails."""
     frames = 0
-    with av.open(str(path)) as container:
+    size = path.stat().st_size
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise AssertionError(f"{path.name} ({size} bytes, cut={cut}) does not open: {exc}") from None
+    with container:
         try:
             for _ in container.decode(video=0):
                 frames += 1
@@ -238,6 +243,7 @@ def test_station_routes_actions_restarts_shows_and_moves_them_off_a_stopped_node
         processes = 1 + (name == victim) + (name in moved)
         assert len(segments) == processes, segments  # one per process the show ran in, none overwritten
         assert len({p.name for p in segments}) == processes
+        print(name, [(p.name, p.stat().st_size) for p in segments], processes)
         counts = [count_frames(p, cut=i < len(segments) - 1) for i, p in enumerate(segments)]
         assert counts[-1] == finals[name]["show"]["frames"], (name, counts, finals[name]["show"]["frames"])
         assert all(c > 0 for c in counts)
