@@ -125,7 +125,8 @@ class ShowHost:
         if self.on_air_at is None:
             self.on_air_at = tick.wall
             self.state = "on air"
-            threading.Thread(target=_renice_process, args=(0,), name="renice", daemon=True).start()
+            if _may_raise_priority():
+                threading.Thread(target=_renice_process, args=(0,), name="renice", daemon=True).start()
 
     # ----- control calls (any actor thread) ----------------------------------------------------------------
     def info(self) -> dict[str, Any]:
