@@ -100,8 +100,9 @@ def test_expired_token_is_refreshed_and_chat_resubscribes_after_each_socket_drop
     assert no_secrets_in(caplog.text, tw.TOKEN, tw.REFRESH_TOKEN, tw.CLIENT_SECRET, source.token.access_token)
 
 
-def test_refresh_wire_format_and_rotation() -> None:
-    """The refresh is Twitch's documented form POST; the second one sends the rotated refresh token."""
+def test_refresh_wire_format_and_rotation_across_source_restarts() -> None:
+    """The refresh is Twitch's documented form POST; each later one sends the rotated refresh token,
+    also after the source was restarted (the environment's refresh token is dead by then)."""
     async def body(fake: FakeTwitch):  # type: ignore[no-untyped-def]
         source = twitch_source(fake)
         it = source.messages()
@@ -115,14 +116,23 @@ def test_refresh_wire_format_and_rotation() -> None:
             await fake.publish("channel.chat.message", chat_event("more", message_id=f"b{i}"))
         await pending
         await it.aclose()
+        # the pump restarts the same source (after any failure): it keeps the rotated pair
+        fake.expire_tokens()
+        it = source.messages()
+        pending = asyncio.ensure_future(take(it, 1))
+        await fake.publish("channel.chat.message", chat_event("after a restart", message_id="c"))
+        await pending
+        await it.aclose()
         return fake.token_requests, fake.unauthorized, list(fake.refresh_tokens)
 
     forms, unauthorized, current = asyncio.run(with_twitch(body))
-    assert len(forms) == 2
+    assert len(forms) == 3
     assert forms[0] == {"grant_type": "refresh_token", "refresh_token": tw.REFRESH_TOKEN,
                         "client_id": tw.CLIENT_ID, "client_secret": tw.CLIENT_SECRET}
-    assert forms[1]["refresh_token"] != tw.REFRESH_TOKEN and forms[1]["refresh_token"].startswith("fake-refresh-1-")
-    assert unauthorized == ["/helix/eventsub/subscriptions"] * 2  # one 401 per drop, then a fresh token
+    assert forms[1]["refresh_token"].startswith("fake-refresh-1-")  # what the first refresh handed back
+    assert forms[2]["refresh_token"].startswith("fake-refresh-2-")  # a restarted source kept the newest
+    # one 401 per drop, then a fresh token; the restart validated first and refreshed before subscribing
+    assert unauthorized == ["/helix/eventsub/subscriptions"] * 2
     assert len(current) == 1
 
 
@@ -264,7 +274,7 @@ def test_a_failed_refresh_is_degraded_and_retried_until_it_works() -> None:
     statuses = [s for part, s, _ in health if part == "token"]
     assert statuses.count(HealthStatus.DEGRADED) == 3 and statuses[-1] is HealthStatus.OK
     degraded = next(d for _, s, d in health if s is HealthStatus.DEGRADED)
-    assert "refresh failed" in degraded and "HTTP 503" in degraded
+    assert degraded.startswith("twitch token expired; refresh failed") and "HTTP 503" in degraded
 
 
 def test_a_refused_refresh_stops_twitch_with_a_reason_and_no_secret(caplog) -> None:
@@ -286,7 +296,8 @@ def test_a_refused_refresh_stops_twitch_with_a_reason_and_no_secret(caplog) -> N
 
     health, error = asyncio.run(with_twitch(body))
     assert "refused the refresh token" in error and "Invalid refresh token" in error
-    assert health[-1][1] is HealthStatus.DEGRADED and "refused" in health[-1][2]
+    assert health[-1][1] is HealthStatus.DOWN and health[-1][2].startswith("twitch token expired; refresh failed")
+    assert "refused" in health[-1][2]
     assert no_secrets_in(caplog.text + error, tw.TOKEN, tw.REFRESH_TOKEN, tw.CLIENT_SECRET)
 
 

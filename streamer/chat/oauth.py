@@ -160,8 +160,8 @@ class RefreshingToken:
         else:
             at = datetime.fromtimestamp(time.time() + left, UTC).strftime("%H:%M UTC")
             head = f"{self.label} token expires in {human_duration(left)} (at {at})"
-        if self._failure:
-            down = left is not None and left <= 0
+        if self._failure:  # retried while it may pass; a refused refresh token with a dead token is down
+            down = self._refused and (left is None or left <= 0)
             return (HealthStatus.DOWN if down else HealthStatus.DEGRADED), f"{head}; refresh failed: {self._failure}"
         if not self.can_refresh and left is not None and left < LOW_WATER_S:
             status = HealthStatus.DOWN if left <= 0 else HealthStatus.DEGRADED
@@ -258,12 +258,15 @@ class RefreshingToken:
         self._set_expiry(_expires_in(body))
         return True
 
-    async def refresh(self, http: aiohttp.ClientSession, stale: str | None = None) -> str:
-        """A new access token. `stale` is the token a failed call used: when another caller has
-        already replaced it, that token is returned without a second refresh."""
+    async def refresh(self, http: aiohttp.ClientSession, stale: str | None = None, rejected: bool = False) -> str:
+        """A new access token. `stale` is the token the caller used: when another caller has already
+        replaced it, that token is returned without a second refresh. `rejected`: an API answered
+        401 to it, so it is dead now whatever its expiry said."""
         async with self._lock:
             if stale is not None and stale != self._access:
                 return self._access
+            if rejected:
+                self._expires_at, self._never_expires = time.monotonic(), False
             if not self.can_refresh:
                 why = "the refresh token was refused" if self._refused else self.hint
                 raise OAuthRefused(f"{self.label} token expired and cannot be refreshed: {why}")

@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
+from engine.lifecycle import cancel_and_wait
 from streamer.backoff import Backoff
 from streamer.chat.base import PartHealth
 from streamer.chat.oauth import OAuthRefused, OAuthUnavailable, RefreshingToken
@@ -168,7 +169,10 @@ class TwitchEventSubSource:
         return self._seen.duplicates
 
     def _make_token(self) -> RefreshingToken:
-        """The user token from the environment (and token file); fails fast when nothing usable is set."""
+        """The user token from the environment (and token file); fails fast when nothing usable is set.
+        A restart keeps the token it had: the environment's refresh token may have been rotated away."""
+        if self.token is not None:
+            return self.token
         c, env = self.config, self._env
         client_id = env.get(c.client_id_env, "")
         refresh, secret = env.get(c.refresh_token_env, ""), env.get(c.client_secret_env, "")
@@ -216,7 +220,7 @@ class TwitchEventSubSource:
         """A Helix call answered 401 with `used`: refresh (once, shared by racing callers)."""
         assert self.token is not None and self._http is not None
         try:
-            await self.token.refresh(self._http, stale=used)
+            await self.token.refresh(self._http, stale=used, rejected=True)
         except OAuthRefused as exc:
             raise TwitchAuthError(str(exc)) from None
         except OAuthUnavailable as exc:
@@ -252,11 +256,13 @@ class TwitchEventSubSource:
         token = self._make_token()  # fail fast, before any connection, when the token is missing
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             self._http, self.token = http, token
-            await self._start_token(token)
-            keeper = asyncio.create_task(token.maintain(http), name=f"{self.name}:token")
-            runner = asyncio.create_task(self._run(), name=f"{self.name}:socket")
+            tasks: list[asyncio.Task[None]] = []
             get: asyncio.Future[ChatMessage] | None = None
             try:
+                await self._start_token(token)
+                tasks.append(asyncio.create_task(token.maintain(http), name=f"{self.name}:token"))
+                runner = asyncio.create_task(self._run(), name=f"{self.name}:socket")
+                tasks.append(runner)
                 while True:
                     ready = self._queue.get_nowait()
                     if ready is not None:  # fast path under load: no task per message
@@ -273,16 +279,8 @@ class TwitchEventSubSource:
             finally:
                 if get is not None:
                     get.cancel()
-                for task in (runner, keeper):
-                    task.cancel()
-                    try:
-                        await task
-                    except asyncio.CancelledError:
-                        if (me := asyncio.current_task()) is not None and me.cancelling():
-                            raise
-                    except Exception:  # already reported via runner.result() or logged there
-                        pass
                 self._http = None
+                await cancel_and_wait(*tasks)  # their errors were re-raised above or logged there
                 await token.flush()
 
     async def _run(self) -> None:

@@ -137,7 +137,10 @@ class YouTubeApiSource:
         return self._seen.duplicates
 
     def _make_token(self) -> RefreshingToken | None:
-        """None for an API key; else the OAuth token (refreshable when the refresh variables are set)."""
+        """None for an API key; else the OAuth token (refreshable when the refresh variables are set).
+        A restart keeps the token it had (refreshed since the environment was read)."""
+        if self.token is not None:
+            return self.token
         c, env = self.config, self._env
         if env.get(c.api_key_env, ""):
             return None
@@ -173,7 +176,7 @@ class YouTubeApiSource:
         if status == 401 and self.token is not None and (self.token.can_refresh or used != self.token.access_token):
             log.info("%s: the API answered 401; refreshing the token", self.name)
             try:
-                await self.token.refresh(http, stale=used)
+                await self.token.refresh(http, stale=used, rejected=True)
             except OAuthRefused as exc:
                 raise YouTubeError(str(exc)) from None
             except OAuthUnavailable as exc:
