@@ -301,6 +301,33 @@ def test_a_refused_refresh_stops_twitch_with_a_reason_and_no_secret(caplog) -> N
     assert no_secrets_in(caplog.text + error, tw.TOKEN, tw.REFRESH_TOKEN, tw.CLIENT_SECRET)
 
 
+def test_the_periodic_validation_notices_a_token_invalidated_early(monkeypatch) -> None:
+    """Twitch asks apps to validate hourly (here: every 0.3 s): a token invalidated long before its
+    expiry (password change, revocation of that token) is replaced before any API call fails."""
+    from streamer.chat import oauth
+
+    monkeypatch.setattr(oauth, "VALIDATE_EVERY_S", 0.3)
+
+    async def body(fake: FakeTwitch):  # type: ignore[no-untyped-def]
+        source = twitch_source(fake)
+        it = source.messages()
+        pending = asyncio.ensure_future(take(it, 2))
+        await fake.publish("channel.chat.message", chat_event("one", message_id="e1"))
+        await all_subscribed(fake)
+        fake.expire_tokens()
+        await fake.wait_for(lambda: fake.refreshes == 1)
+        dropped = await fake.close_live()
+        await fake.wait_for(lambda: (s := fake.live_session()) is not None and s.id != dropped)
+        await fake.publish("channel.chat.message", chat_event("two", message_id="e2"))
+        got = await pending
+        await it.aclose()
+        return got, fake.unauthorized, fake.refreshes
+
+    got, unauthorized, refreshes = asyncio.run(with_twitch(body))
+    assert [m.message_id for m in got] == ["e1", "e2"]
+    assert refreshes == 1 and unauthorized == []  # the reconnect already had a valid token
+
+
 def test_a_silent_socket_is_replaced_after_the_keepalive_timeout() -> None:
     """The link dies without a close (no keepalives, no frames): past keepalive_timeout_seconds (+ a
     grace) the source drops it, connects again, subscribes, and chat flows."""
