@@ -270,7 +270,8 @@ class YouTubeApiSource:
                 log.info("%s: the live chat ended (%s)", self.name, reason)
                 return
             if status in (401, 404) or (status in (400, 403) and reason not in _RETRY_REASONS):
-                raise YouTubeError(f"{self.name}: HTTP {status} {reason or 'error'}; not retrying")
+                hint = f" ({self.token.hint})" if status == 401 and self.token and not self.token.can_refresh else ""
+                raise YouTubeError(f"{self.name}: HTTP {status} {reason or 'error'}; not retrying{hint}")
             self.retries += 1
             if status == 200:
                 self.malformed += 1
