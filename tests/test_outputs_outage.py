@@ -5,18 +5,33 @@ edge: the first frame nginx records after the reconnect left the encoder less th
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.panel_support import ShowRunner
-from tests.rtmp_support import EncodeLog, NginxRtmp, PublishLog, first_video_packet, frame_id, have_nginx_rtmp
+from engine.clock import FrameClock, TimeBase
+from streamer.outputs.encoder import VIDEO_INDEX, AVEncoder, EncoderSettings
+from streamer.outputs.hub import OutputHub
+from streamer.outputs.rtmp_sink import RtmpSink
+from tests.panel_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ShowRunner
+from tests.rtmp_support import (
+    EncodeLog,
+    NginxRtmp,
+    PublishLog,
+    first_video_packet,
+    frame_id,
+    free_port,
+    have_nginx_rtmp,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,6 +50,31 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     """Every sample of a Prometheus text page, keyed by (name, sorted labels)."""
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@contextlib.contextmanager
+def pages(url: str, tokens: dict[str, str]) -> Any:
+    """The status overlay and the panel (logged in as a moderator) in a real Chromium, or None without one."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        yield None
+        return
+    if shutil.which(CHROMIUM) is None:
+        yield None
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        overlay = browser.new_page(viewport={"width": 700, "height": 160})
+        overlay.goto(f"{url}/overlays/status.html#token={tokens['viewer']}")
+        panel = browser.new_page(viewport={"width": 1400, "height": 1100})
+        panel.goto(url + "/")
+        panel.fill("#token", tokens["mod"])
+        panel.click("#login-button")
+        try:
+            yield overlay, panel
+        finally:
+            browser.close()
 
 
 class Watcher:
@@ -86,13 +126,26 @@ def test_rtmp_outage_is_reported_and_the_stream_comes_back_fast_at_the_live_edge
         _, before, _ = watcher.sample()
         assert before["state"] == "live", before
 
-        nginx.kill()
-        killed_at = time.monotonic()
-        watcher.start()
-        time.sleep(OUTAGE_S)
-        accepted_at = nginx.start()
-        back_at = publishes.wait_count(2, 15)
-        time.sleep(3)  # on air again; the recording gets some seconds
+        with pages(runner.url, tokens) as browser_pages:
+            if browser_pages is not None:
+                overlay, panel = browser_pages
+                sync_api = pytest.importorskip("playwright.sync_api")
+                sync_api.expect(overlay.locator('#links .link[data-state="live"]')).to_contain_text("rtmp0 live")
+            nginx.kill()
+            killed_at = time.monotonic()
+            watcher.start()
+            if browser_pages is not None:  # the overlay and the panel say it too, with the time off air
+                reconnecting = overlay.locator('#links .link[data-state="reconnecting"]')
+                sync_api.expect(reconnecting).to_contain_text(re.compile(r"rtmp0 reconnecting · off air \d+ s"))
+                sync_api.expect(panel.locator("#health")).to_contain_text(re.compile(r"rtmp0: reconnecting \d+ s"))
+                ARTIFACTS.mkdir(exist_ok=True)
+                overlay.screenshot(path=str(ARTIFACTS / "overlay_status_outage.png"), omit_background=True)
+            time.sleep(max(0.0, killed_at + OUTAGE_S - time.monotonic()))
+            accepted_at = nginx.start()
+            back_at = publishes.wait_count(2, 15)
+            if browser_pages is not None:
+                sync_api.expect(overlay.locator('#links .link[data-state="live"]')).to_contain_text("1 reconnects")
+            time.sleep(max(0.0, back_at + 3 - time.monotonic()))  # on air again; the recording gets some seconds
         watcher.stop()
         _, after, metrics_after = watcher.sample()
     finally:
@@ -140,3 +193,111 @@ def test_rtmp_outage_is_reported_and_the_stream_comes_back_fast_at_the_live_edge
     text = runner.logs.text
     assert not re.search(r"rtmp0: live \(", text), text
     assert re.search(r"rtmp0: reconnecting \(link lost", text), text
+
+
+class CountingRtmpSink(RtmpSink):
+    """The real RTMP sink, counting its TCP probes."""
+
+    probes = 0
+
+    def _probe(self) -> str:
+        self.probes += 1
+        return super()._probe()
+
+
+def _feed(sink: RtmpSink, seconds: float) -> None:
+    """Run a live-paced hub into ``sink`` for ``seconds``."""
+    timebase = TimeBase(FPS, 48000)
+    clock = FrameClock(timebase)
+    frame = np.zeros((96, 128, 3), np.uint8)
+    audio = np.zeros(timebase.samples_per_frame, np.float32)
+    with OutputHub(EncoderSettings(width=128, height=96, timebase=timebase), [sink]) as hub:
+        clock.start()
+        for n in range(round(seconds * FPS)):
+            clock.wait_for(n)
+            hub.submit(n, frame, audio)
+
+
+def test_a_server_that_is_down_is_probed_cheaply_and_one_that_refuses_gets_the_long_backoff(tmp_path: Path) -> None:
+    # Nothing listens: only TCP probes, several a second, and no relay (no publish attempt) at all.
+    down = CountingRtmpSink(f"rtmp://127.0.0.1:{free_port()}/live", "key", backoff_initial=1.0, backoff_max=30.0)
+    _feed(down, 2.0)
+    status = down.status
+    assert status.attempts == 0 and down.probes >= 4, (status, down.probes)
+    assert status.state == "closed" and "cannot reach 127.0.0.1" in status.last_error, status
+    assert status.off_air_total_s >= 1.9 and status.packets_sent == 0, status
+
+    # nginx accepts the connection but has no such application: it refuses to publish. Attempts back off
+    # (1 s, 2 s, ...): at most 3 in 4 s, where a 0.5 s probe cadence would have made 8.
+    publishes = PublishLog()
+    nginx = NginxRtmp(tmp_path / "nginx", publishes)
+    nginx.start()
+    try:
+        refused = CountingRtmpSink(f"rtmp://127.0.0.1:{nginx.port}/nosuchapp", "key", backoff_initial=1.0,
+                                   backoff_max=30.0)
+        _feed(refused, 4.0)
+    finally:
+        nginx.stop()
+        publishes.close()
+    status = refused.status
+    print(f"\nrefused: {status.attempts} attempts in 4 s ({status.last_error})")
+    assert 2 <= status.attempts <= 3, status
+    assert "next try in" in status.last_error and status.packets_sent == 0 and not publishes.times, status
+
+
+def test_a_requested_keyframe_comes_next_and_keeps_the_gop_cadence() -> None:
+    encoder = AVEncoder(EncoderSettings(width=128, height=96, timebase=TimeBase(FPS, 48000), keyframe_seconds=2.0))
+    rng = np.random.default_rng(0)
+    keys = []
+    for n in range(200):
+        if n == 45:
+            encoder.request_keyframe()
+        for packet in encoder.encode(n, rng.integers(0, 255, (96, 128, 3), np.uint8), np.zeros(1600, np.float32)):
+            if packet.stream_index == VIDEO_INDEX and packet.is_keyframe:
+                keys.append(packet.pts)
+    encoder.close()
+    assert keys == [0, 45, 60, 120, 180], keys
+
+
+def test_a_clean_stop_with_obs_and_rtmp_logs_no_degradation(tmp_path: Path, tokens: dict[str, str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start, go on air, stop: every state word in the log is true. Nothing failed, so no component is
+    ever reported degraded, the link is never said to be live with an error, and it ends closed."""
+    from streamer.config import ObsConfig
+    from streamer.obs_attach import ObsAttachment
+    from tests.obs_support import OBS, XVFB, ObsStudio, Xvfb
+
+    if OBS is None or XVFB is None:
+        pytest.skip("needs OBS Studio and Xvfb (apt-get install obs-studio xvfb)")
+    publishes = PublishLog()
+    nginx = NginxRtmp(tmp_path / "nginx", publishes)
+    nginx.start()
+    display = Xvfb()
+    obs = ObsStudio(tmp_path / "home", display.display, free_port())
+    try:
+        obs.start()
+        monkeypatch.setenv("STAGECAST_TEST_OBS_PW", obs.password)
+        attachment = ObsAttachment(ObsConfig(enabled=True, port=obs.port, password_env="STAGECAST_TEST_OBS_PW",
+                                             feed_url=f"udp://127.0.0.1:{free_port()}"))
+        config = {"outputs": {"recording": {"enabled": False},
+                              "rtmp": [{"url": f"rtmp://127.0.0.1:{nginx.port}/live/clean", "stream_key_env": None}]}}
+        runner = ShowRunner(Path(tokens["db"]), config=config, attachments=[attachment]).start()
+        try:
+            publishes.wait_count(1, 30)
+            deadline = time.monotonic() + 30
+            while attachment.controller is None or not attachment.controller.status.connected:
+                assert time.monotonic() < deadline, "OBS did not connect"
+                time.sleep(0.1)
+            time.sleep(1)
+        finally:
+            runner.stop()
+    finally:
+        obs.stop()
+        display.close()
+        nginx.stop()
+        publishes.close()
+    health = [line for line in runner.logs.lines if "stagecast.health" in line]
+    assert health and not [line for line in health if "degraded" in line or "down" in line], health
+    link = [line for line in runner.logs.lines if "rtmp0: " in line and "stagecast.outputs" in line]
+    assert link and link[-1].endswith("rtmp0: closed"), link
+    assert not [line for line in link if re.search(r"rtmp0: (live|closed) \(", line)], link

@@ -383,9 +383,12 @@ class ThreadedMuxSink:
         v_off: int | None = None  # per-connection rebase, in each stream's own time base
         a_off: int | None = None
         deadline: float | None = None
+        unconfirmed = 0  # packets sent before the server took the stream: counted once it has
         while True:
             if not self._went_live and conn.ready():
                 self._went_live = True
+                with self._status_lock:
+                    self._status.packets_sent += unconfirmed
                 self._set_state(LIVE)
             if self._stopping.is_set():
                 if not self._went_live:
@@ -424,6 +427,9 @@ class ThreadedMuxSink:
                 packet.pts = packet_pts(packet) - a_off
                 packet.dts = packet.pts
             conn.send(packet)
+            if not self._went_live:
+                unconfirmed += 1
+                continue
             with self._status_lock:
                 self._status.packets_sent += 1
 
