@@ -193,6 +193,9 @@ def test_rtmp_outage_is_reported_and_the_stream_comes_back_fast_at_the_live_edge
     text = runner.logs.text
     assert not re.search(r"rtmp0: live \(", text), text
     assert re.search(r"rtmp0: reconnecting \(link lost", text), text
+    # ... and so did the periodic status line (every 10 s: at least one fell inside the outage).
+    assert re.search(r"sinks: .*rtmp0 reconnecting \(\d+ s off air now, \d+ s in all, 0 reconnects, \d+ dropped\)",
+                     text), text
 
 
 class CountingRtmpSink(RtmpSink):
