@@ -110,6 +110,7 @@ class Watcher:
             raise self.error
 
 
+@pytest.mark.slow  # the 20 s outage is the spec: 40-60 s in all
 def test_rtmp_outage_is_reported_and_the_stream_comes_back_fast_at_the_live_edge(
         tmp_path: Path, tokens: dict[str, str]) -> None:
     publishes = PublishLog()

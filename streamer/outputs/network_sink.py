@@ -41,6 +41,7 @@ Publish = Callable[[object], None]
 
 CONNECTING, LIVE, RECONNECTING, CLOSED = "connecting", "live", "reconnecting", "closed"
 RESUME_LIVE, RESUME_BUFFERED = "live", "buffered"
+STABLE_S = 5.0  # a link live this long that drops is an outage (probe at once), not a flapping server
 
 
 def mask_url(url: str, secret: str | None = None) -> str:
@@ -358,10 +359,17 @@ class ThreadedMuxSink:
                     conn.close()
             if self._stopping.is_set():
                 break
-            if self._went_live:  # a working link was lost: probe again at once
-                refused.reset()
+            if self._went_live:
                 state = RECONNECTING
                 self._set_state(state, f"link lost: {error or 'the connection ended'}")
+                live_since = self._status.live_since or 0.0
+                if time.monotonic() - live_since >= STABLE_S:  # a working link was lost: probe again at once
+                    refused.reset()
+                    continue
+                # live for a moment only: a server that takes the stream and drops it gets the backoff,
+                # so a link that fails at once does not reconnect (and ask for keyframes) in a tight loop
+                if self._stopping.wait(refused.next_delay()):
+                    break
                 continue
             why = self._probe()
             if why:  # the server went away again: back to probing it
