@@ -41,7 +41,7 @@ Publish = Callable[[object], None]
 
 CONNECTING, LIVE, RECONNECTING, CLOSED = "connecting", "live", "reconnecting", "closed"
 RESUME_LIVE, RESUME_BUFFERED = "live", "buffered"
-STABLE_S = 5.0  # a link live this long that drops is an outage (probe at once), not a flapping server
+STABLE_S = 2.0  # a link live this long that drops is an outage (probe at once), not a flapping server
 
 
 def mask_url(url: str, secret: str | None = None) -> str:
