@@ -305,3 +305,16 @@ def test_a_clean_stop_with_obs_and_rtmp_logs_no_degradation(tmp_path: Path, toke
     link = [line for line in runner.logs.lines if "rtmp0: " in line and "stagecast.outputs" in line]
     assert link and link[-1].endswith("rtmp0: closed"), link
     assert not [line for line in link if re.search(r"rtmp0: (live|closed) \(", line)], link
+
+
+def test_resume_is_configured_per_rtmp_output_and_a_wrong_value_is_named() -> None:
+    from streamer.config import ConfigError, parse_config
+    from streamer.outputs.factory import build_sinks
+
+    url = "rtmp://127.0.0.1:1935/live/x"
+    config = parse_config({"outputs": {"recording": {"enabled": False}, "rtmp": [
+        {"url": url, "stream_key_env": None}, {"url": url, "stream_key_env": None, "resume": "buffered"}]}})
+    sinks, _ = build_sinks(config)
+    assert [s.resume for s in sinks if isinstance(s, RtmpSink)] == ["live", "buffered"]
+    with pytest.raises(ConfigError, match=r"outputs\.rtmp\.0\.resume"):
+        parse_config({"outputs": {"rtmp": [{"url": url, "stream_key_env": None, "resume": "replay"}]}})
