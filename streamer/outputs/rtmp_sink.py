@@ -10,9 +10,9 @@ data is queued; and the parent kills a child whose stdin stops draining for ``st
 (``connect_timeout`` before it reported publishing).
 
 While the server is away, :meth:`RtmpSink._probe` tries a plain TCP connect to its host and port
-(no RTMP handshake, no child process) every fraction of a second; a relay is started only once the
-server accepts, and the stream goes in only once the relay is ready, so the first frame the server
-gets is the live one.
+(no RTMP handshake) every fraction of a second, and one relay waits loaded (:meth:`RtmpSink._standby`).
+Once the server accepts, that relay gets its config; the stream goes in only once it is ready,
+starting on a keyframe asked for then, so the first frame the server gets is the live one.
 
 Timestamps are rebased to 0 per connection, starting on a video keyframe: each publish is a
 new stream for the server, the way OBS reconnects, so nginx-rtmp recordings and Twitch's
