@@ -32,7 +32,7 @@ from streamer.control import ShowControl, ShowParts
 from streamer.director import build_director
 from streamer.events import HealthStatus, ShowStopping, SinkChanged
 from streamer.frame_events import FrameEvents
-from streamer.health import HealthBoard
+from streamer.health import HealthBoard, watch_llm
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 from streamer.outputs.sink import PacketSink
@@ -96,6 +96,7 @@ class Show:
         self.bus = EventBus()
         self.health = HealthBoard(self.bus.publish)
         self.parts = build_engine(config, with_memory=True)
+        watch_llm(self.parts.brain, self.health)
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.clock = self.parts.clock

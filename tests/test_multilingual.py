@@ -41,7 +41,7 @@ def test_each_language_gets_a_reply_and_speech_in_that_language():
     replies, requests = asyncio.run(main())
     voice = EspeakVoice(sample_rate=TB.sample_rate)
     for (lang, sentences), request in zip(replies.items(), requests, strict=True):
-        assert f"({lang})" in request.system_prompt  # the brain asked for the viewer's language
+        assert f"({lang})" in request.instructions  # the brain asked for the viewer's language
         assert len(sentences) >= 2
         cues, first = split_emotion_tags(sentences[0])
         assert [c.emotion for c in cues] == ["joy"]

@@ -49,6 +49,13 @@ class RequestRecord:
         msgs = self.body.get("messages") or []
         return str(msgs[0].get("content", "")) if msgs and msgs[0].get("role") == "system" else ""
 
+    @property
+    def instructions(self) -> str:
+        """What the brain told the model this turn: the system message and the note with the viewer's message."""
+        msgs = self.body.get("messages") or []
+        last = str(msgs[-1].get("content", "")) if msgs else ""
+        return self.system_prompt + "\n" + last
+
 
 def tokenize(text: str, language: str) -> list[str]:
     """Word pieces with their leading space (as GPT-style tokenizers emit them); CJK two chars a piece."""
@@ -63,9 +70,9 @@ def tokenize(text: str, language: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
-def asked_language(system_prompt: str) -> str:
-    match = re.search(r"Answer in ([A-Z][a-z]+(?: [A-Z][a-z]+)?)", system_prompt)
-    return _ASKED.get(match.group(1), "en") if match else "en"
+def asked_language(instructions: str) -> str:
+    matches = re.findall(r"Answer in ([A-Z][a-z]+(?: [A-Z][a-z]+)?)", instructions)
+    return _ASKED.get(matches[-1], "en") if matches else "en"
 
 
 class FakeOpenAIServer:
@@ -78,6 +85,7 @@ class FakeOpenAIServer:
         reply: str | None = None,
         mode: str = "stream",
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.ttft_s = ttft_s
         self.tokens_per_s = tokens_per_s
@@ -87,7 +95,8 @@ class FakeOpenAIServer:
         self.requests: list[RequestRecord] = []
         self.request_seen = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
+        self.model_requests = 0
 
     @property
     def base_url(self) -> str:
@@ -96,10 +105,11 @@ class FakeOpenAIServer:
     async def __aenter__(self) -> FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
         # handler_cancellation: a client disconnect cancels the handler, so it is recorded immediately
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[union-attr]
@@ -110,15 +120,20 @@ class FakeOpenAIServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _models(self, request: web.Request) -> web.Response:
+        self.model_requests += 1
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
     def reply_for(self, body: dict[str, Any]) -> tuple[str, str]:
         """(reply text, language) for a request: the fixed reply, or one in the asked language."""
         msgs = body.get("messages") or []
         system = str(msgs[0].get("content", "")) if msgs and msgs[0].get("role") == "system" else ""
-        language = asked_language(system)
+        last = str(msgs[-1].get("content", "")) if msgs else ""
+        language = asked_language(system + "\n" + last)
         if self.reply is not None:
             return self.reply, language
-        last = str(msgs[-1].get("content", "")) if msgs else ""
-        user = last.split(":", 1)[0] if ":" in last else "friend"
+        speaker = last.splitlines()[-1] if last else ""
+        user = speaker.split(":", 1)[0] if ":" in speaker else "friend"
         return REPLIES[language].format(user=user), language
 
     @staticmethod
