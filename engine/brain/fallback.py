@@ -47,7 +47,7 @@ class FallbackBrain(Lifecycle):
         self.degraded = False
         self.failures = 0  # in a row
         self.used: list[str] = []  # "primary"/"fallback" per reply (the latest 200), for tests and status
-        self._probe: asyncio.Task[str] | None = None
+        self._probe: asyncio.Task[bool] | None = None  # the check after a failure: True when the LLM may be asked
         self._recheck: asyncio.Task[None] | None = None
 
     @property
@@ -95,16 +95,21 @@ class FallbackBrain(Lifecycle):
             if await self.primary.probe(self.probe_timeout_s) == "up":
                 self._recover()
 
+    async def _check(self) -> bool:
+        """After a failure: is the server down (switch now, so health says so at once), busy, or up?"""
+        state = await self.primary.probe(self.probe_timeout_s)
+        if state == "down":
+            self._degrade("the server does not answer")
+        elif state == "busy":
+            self._report("degraded", "the server is still busy with an abandoned reply")
+        return state == "up"
+
     async def _choose(self) -> bool:
         """True: ask the LLM this turn."""
         if self._probe is not None:  # the check started after the last failure
             probe, self._probe = self._probe, None
-            state = await probe
-            if state == "down":
-                self._degrade("the server does not answer")
-            elif state == "busy":  # ask again before the next turn
-                self._report("degraded", "the server is still busy with an abandoned reply")
-                self._probe = asyncio.create_task(self.primary.probe(self.probe_timeout_s), name="llm-probe")
+            if not await probe and not self.degraded:  # busy: the fallback answers, ask again next turn
+                self._probe = asyncio.create_task(self._check(), name="llm-probe")
                 return False
         if self.degraded:  # do not wait for the next recheck when a turn is waiting now
             if await self.primary.probe(self.probe_timeout_s) != "up":
@@ -126,7 +131,7 @@ class FallbackBrain(Lifecycle):
                     yield piece
         except BrainError as exc:
             self.failures += 1
-            self._probe = asyncio.create_task(self.primary.probe(self.probe_timeout_s), name="llm-probe")
+            self._probe = asyncio.create_task(self._check(), name="llm-probe")
             if self.failures >= self.degrade_after:
                 self._degrade(f"{self.failures} failed replies in a row ({exc})")
             else:

@@ -97,6 +97,7 @@ class FakeOpenAIServer:
         self._runner: web.AppRunner | None = None
         self.port = port
         self.model_requests = 0
+        self._live: set[asyncio.BaseTransport] = set()
 
     @property
     def base_url(self) -> str:
@@ -107,7 +108,7 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
         # handler_cancellation: a client disconnect cancels the handler, so it is recorded immediately
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -115,6 +116,14 @@ class FakeOpenAIServer:
         assert server is not None and server.sockets  # type: ignore[union-attr]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    async def kill(self) -> None:
+        """Stop like a crashed server: open streams break off mid-reply, the port refuses connections."""
+        for transport in list(self._live):
+            transport.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
@@ -154,6 +163,8 @@ class FakeOpenAIServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if request.transport is not None:
+            self._live.add(request.transport)
         record = RequestRecord(body, request.headers.get("Authorization"), time.monotonic())
         self.requests.append(record)
         self.request_seen.set()
