@@ -55,7 +55,8 @@ class OpenAICompatBrain(Lifecycle):
     """Streams reply text from an OpenAI-compatible server; one aiohttp session per brain (keep-alive).
 
     Deadlines fit how LLMs behave: the first token may take `first_token_s` plus `first_token_per_1k_s`
-    for every thousand prompt tokens (reading the prompt), capped at `max_first_token_s`; after that,
+    for every thousand prompt tokens the server has to read (those after the part shared with the last
+    prompt, which its cache holds), capped at `max_first_token_s`; after that,
     each token must follow within `between_tokens_s`.  A reply abandoned before its end (interrupt,
     deadline) may still occupy a single-slot server: before the next request the brain waits up to
     `idle_wait_s` for it to finish (see :mod:`engine.brain.server`), then gives up with BrainBusyError
@@ -78,8 +79,8 @@ class OpenAICompatBrain(Lifecycle):
         system_mode: SystemMode = "system",
         history_tokens: int = 900,
         summary_tokens: int = 200,
-        first_token_s: float = 10.0,
-        first_token_per_1k_s: float = 15.0,
+        first_token_s: float = 8.0,
+        first_token_per_1k_s: float = 30.0,
         max_first_token_s: float = 45.0,
         between_tokens_s: float | None = None,
         idle_wait_s: float = 8.0,
@@ -209,7 +210,7 @@ class OpenAICompatBrain(Lifecycle):
         await self._wait_for_abandoned(session, info)
         body = await self.request_body(prompt, history)
         assert self.last_prompt is not None
-        first_deadline = self.first_token_deadline(self.last_prompt.tokens)
+        first_deadline = self.first_token_deadline(self.last_prompt.new_tokens)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + first_deadline
         self.abandoned = True  # until the server is seen to finish

@@ -103,7 +103,8 @@ class Persona:
         parts = [
             self.system_prompt.format(name=self.name).strip(),
             self.style.strip(),
-            f"You speak {names}; always answer in the language each note asks for.",
+            f"You speak {names}. Answer in {LANGUAGE_NAMES.get(self.languages[0], self.languages[0])} unless a "
+            "note asks for another language. Never repeat the notes.",
             f"To show an emotion, put one of these tags before a sentence: {tags}. "
             "Use no other bracketed tags, no emoji, no markdown, no stage directions; everything else is read aloud.",
         ]
@@ -112,13 +113,16 @@ class Persona:
         return "\n\n".join(p for p in parts if p)
 
     def turn_note(self, language: str, context: str = "") -> str:
-        """What changes per turn (sent with the viewer's message, after the cached prefix)."""
+        """What changes per turn (sent with the viewer's message, after the cached prefix); empty for a
+        viewer in the persona's first language with nothing remembered (small models read notes aloud)."""
         lang = self.reply_language(language)
         lang_name = LANGUAGE_NAMES.get(lang, lang)
-        note = f"(The viewer wrote in {lang_name}. Answer in {lang_name} only ({lang}).)"
+        notes = []
+        if lang != self.languages[0]:
+            notes.append(f"(The viewer wrote in {lang_name}. Answer in {lang_name} only ({lang}).)")
         if context.strip():
-            note += "\n(What you remember: " + " ".join(context.split()) + ")"
-        return note
+            notes.append("(What you remember: " + " ".join(context.split()) + ")")
+        return "\n".join(notes)
 
     def build_messages(
         self, prompt: Prompt, history: Iterable[HistoryEntry], context: str = ""

@@ -78,6 +78,7 @@ class BuiltPrompt:
     tokens: int  # the whole prompt, counted or estimated
     prefix_tokens: int  # the stable part (system text + pinned summary)
     compacted: bool  # this turn moved turns into the summary (the prefix changed)
+    new_tokens: int  # tokens after the part shared with the previous prompt: what the server must read
 
 
 class PromptBuilder:
@@ -96,6 +97,7 @@ class PromptBuilder:
         self.summary_lines: list[str] = []
         self._boundary: HistoryEntry | None = None  # the newest entry already in the summary
         self.compactions = 0
+        self._previous: list[dict[str, str]] = []  # the last prompt's messages
 
     def _recent(self, history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
         """Entries after the summary's boundary (by identity: the director hands the same objects)."""
@@ -112,12 +114,13 @@ class PromptBuilder:
         return await self.counter.count(_entry_text(entry)) + MESSAGE_OVERHEAD_TOKENS
 
     async def _compact(self, recent: list[HistoryEntry]) -> list[HistoryEntry]:
-        """Move the oldest turns into the summary until recent turns fit half the budget."""
+        """Move the oldest turns into the summary until recent turns fit a quarter of the budget (a step that
+        changes the prefix re-reads what is kept, so keep little and step rarely)."""
         sizes = [await self._entry_tokens(e) for e in recent]
         if sum(sizes) <= self.history_tokens:
             return recent
         keep_from, total = 0, sum(sizes)
-        while keep_from < len(recent) - 1 and total > self.history_tokens // 2:
+        while keep_from < len(recent) - 1 and total > self.history_tokens // 4:
             total -= sizes[keep_from]
             keep_from += 1
         # never start the recent turns with the character's words: keep them with their question
@@ -149,11 +152,16 @@ class PromptBuilder:
             role = "assistant" if entry.role == "character" else "user"
             turns.append({"role": role, "content": _entry_text(entry)})
         note = self.persona.turn_note(prompt.language, context)
-        turns.append({"role": "user", "content": f"{note}\n{prompt.user_name or 'viewer'}: {prompt.text}"})
+        said = f"{prompt.user_name or 'viewer'}: {prompt.text}"
+        turns.append({"role": "user", "content": f"{note}\n{said}" if note else said})
         messages = _with_system(system, turns, self.system_mode)
         prefix = await self.counter.count(system) + MESSAGE_OVERHEAD_TOKENS
-        tokens = prefix + sum([await self.counter.count(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in turns])
-        return BuiltPrompt(messages, tokens, prefix, self.compactions != before)
+        sizes = [await self.counter.count(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages]
+        shared = 0  # whole messages equal to the previous prompt's (the server's cache covers at least those)
+        while shared < min(len(messages), len(self._previous)) and messages[shared] == self._previous[shared]:
+            shared += 1
+        self._previous = messages
+        return BuiltPrompt(messages, sum(sizes), prefix, self.compactions != before, sum(sizes[shared:]))
 
 
 def _entry_text(entry: HistoryEntry) -> str:

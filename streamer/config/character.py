@@ -32,9 +32,9 @@ class OpenAIBrainConfig(ConfigModel):
     history_tokens: int = Field(900, ge=50, description="token budget for recent turns; over it the oldest half "
                                 "moves into a pinned summary (the prompt's start stays the same between steps)")
     summary_tokens: int = Field(200, ge=0, description="token budget for the pinned summary of older turns")
-    first_token_s: float = Field(10, gt=0, description="first-token deadline, plus first_token_per_1k_s per 1000 "
+    first_token_s: float = Field(8, gt=0, description="first-token deadline, plus first_token_per_1k_s per 1000 new "
                                  "prompt tokens (reading the prompt), at most max_first_token_s")
-    first_token_per_1k_s: float = Field(15, ge=0)
+    first_token_per_1k_s: float = Field(30, ge=0)
     max_first_token_s: float = Field(45, gt=0)
     between_tokens_s: float | None = Field(None, gt=0, description="deadline between tokens (default read_timeout_s)")
     idle_wait_s: float = Field(8, ge=0, description="wait this long for an abandoned reply to leave a single-slot "
