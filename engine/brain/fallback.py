@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 
@@ -46,6 +47,7 @@ class FallbackBrain(Lifecycle):
         self.on_state = on_state
         self.degraded = False
         self.failures = 0  # in a row
+        self.primary_started_at: float | None = None  # time.monotonic() the LLM was last asked for a reply
         self.used: list[str] = []  # "primary"/"fallback" per reply (the latest 200), for tests and status
         self._probe: asyncio.Task[bool] | None = None  # the check after a failure: True when the LLM may be asked
         self._recheck: asyncio.Task[None] | None = None
@@ -125,6 +127,7 @@ class FallbackBrain(Lifecycle):
                 async for piece in stream:
                     yield piece
             return
+        self.primary_started_at = time.monotonic()
         try:
             async with contextlib.aclosing(self.primary.reply(prompt, history)) as stream:
                 async for piece in stream:
