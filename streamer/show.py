@@ -121,6 +121,7 @@ class Show:
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
             observers=[FrameEvents(self.bus, self.timeline, self.tap)],
+            thread_nice=config.show.frame_nice,
         )
         self.attachments: list[Attachment] = list(attachments)
         self.restarts: dict[str, int] = {}
