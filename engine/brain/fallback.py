@@ -26,6 +26,8 @@ log = logging.getLogger("stagecast.brain.fallback")
 class ProbedBrain(Brain, Protocol):
     """A brain that can say whether its server answers: "up", "busy" or "down"."""
 
+    abandoned: bool  # a request of ours may still be running on the server
+
     async def probe(self, timeout_s: float = 2.0) -> str: ...
 
     def cover_line(self, language: str) -> str | None: ...
@@ -108,10 +110,11 @@ class FallbackBrain(Lifecycle):
 
     async def _choose(self) -> bool:
         """True: ask the LLM this turn."""
+        if self._probe is None and self.primary.abandoned and not self.degraded:
+            self._probe = asyncio.create_task(self._check(), name="llm-probe")  # an interrupted reply may linger
         if self._probe is not None:  # the check started after the last failure
             probe, self._probe = self._probe, None
-            if not await probe and not self.degraded:  # busy: the fallback answers, ask again next turn
-                self._probe = asyncio.create_task(self._check(), name="llm-probe")
+            if not await probe and not self.degraded:  # busy: the fallback answers; asked again next turn
                 return False
         if self.degraded:  # do not wait for the next recheck when a turn is waiting now
             if await self.primary.probe(self.probe_timeout_s) != "up":

@@ -86,7 +86,12 @@ class FakeOpenAIServer:
         mode: str = "stream",
         host: str = "127.0.0.1",
         port: int = 0,
+        single_slot: bool = False,
+        linger_s: float = 0.0,
     ) -> None:
+        """`single_slot`: behave like llama-cpp-python's server (one model lock; `/v1/models` waits for it;
+        `/openapi.json` names it); `linger_s`: how long an abandoned request keeps the lock (reading its
+        prompt, which that server cannot stop)."""
         self.ttft_s = ttft_s
         self.tokens_per_s = tokens_per_s
         self.reply = reply
@@ -98,6 +103,9 @@ class FakeOpenAIServer:
         self.port = port
         self.model_requests = 0
         self._live: set[asyncio.BaseTransport] = set()
+        self.single_slot = single_slot
+        self.linger_s = linger_s
+        self._slot = asyncio.Lock()
 
     @property
     def base_url(self) -> str:
@@ -107,6 +115,8 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        if self.single_slot:
+            app.router.add_get("/openapi.json", self._openapi)
         # handler_cancellation: a client disconnect cancels the handler, so it is recorded immediately
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -129,8 +139,14 @@ class FakeOpenAIServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response({"openapi": "3.1.0", "info": {"title": "🦙 llama.cpp Python API"}})
+
     async def _models(self, request: web.Request) -> web.Response:
         self.model_requests += 1
+        if self.single_slot:
+            async with self._slot:  # like llama-cpp-python: waits for the model to be free
+                pass
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
     def reply_for(self, body: dict[str, Any]) -> tuple[str, str]:
@@ -162,6 +178,16 @@ class FakeOpenAIServer:
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not self.single_slot:
+            return await self._serve(request)
+        async with self._slot:
+            try:
+                return await self._serve(request)
+            except asyncio.CancelledError:  # the client went away: the slot stays busy a while longer
+                await asyncio.shield(asyncio.sleep(self.linger_s))
+                raise
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         if request.transport is not None:
             self._live.add(request.transport)
