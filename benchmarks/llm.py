@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.base import BrainError, HistoryEntry, Prompt
 from engine.brain.chunking import SentenceChunker
 from engine.brain.openai_compat import OpenAICompatBrain
 from engine.brain.prompt import BuiltPrompt, PromptBuilder
@@ -121,22 +121,26 @@ async def run_turns(server: LlamaServer, style: str, turns: int, voice: EspeakVo
             chunker = SentenceChunker(language="en")
             began = time.monotonic()
             first_token = first_audio = None
-            reply = ""
-            async for piece in brain.reply(Prompt(text, "en", user, user), history):
-                first_token = first_token or time.monotonic() - began
-                reply += piece
-                sentences = chunker.feed(piece)
-                if sentences and first_audio is None:
-                    _, spoken = split_emotion_tags(sentences[0])
-                    await asyncio.to_thread(voice.synthesize, spoken or "hm", "en")
-                    first_audio = time.monotonic() - began
+            reply, error = "", ""
+            try:
+                async for piece in brain.reply(Prompt(text, "en", user, user), history):
+                    first_token = first_token or time.monotonic() - began
+                    reply += piece
+                    sentences = chunker.feed(piece)
+                    if sentences and first_audio is None:
+                        _, spoken = split_emotion_tags(sentences[0])
+                        await asyncio.to_thread(voice.synthesize, spoken or "hm", "en")
+                        first_audio = time.monotonic() - began
+            except BrainError as exc:  # a missed deadline on a starved machine: recorded, the show goes on
+                error = str(exc)
+                print(f"  {style:7s} turn {i + 1:2d}: {error}", flush=True)
             if first_audio is None:
                 first_audio = time.monotonic() - began  # a one-sentence reply: voiced at its end
             cache = server.cache_since(offset)
             assert brain.last_prompt is not None
             out.append({"turn": i + 1, "ttft_s": round(first_token or 0.0, 2), "first_audio_s": round(first_audio, 2),
                         "prompt_tokens": cache.total or brain.last_prompt.tokens, "cached_tokens": cache.reused,
-                        "hit": cache.hit})
+                        "hit": cache.hit, "error": error})
             _, heard = split_emotion_tags(reply)
             history += [HistoryEntry("viewer", user, text), HistoryEntry("character", "Aiko", heard)]
             print(f"  {style:7s} turn {i + 1:2d}: ttft {out[-1]['ttft_s']:6.2f} s  first audio "
@@ -159,7 +163,8 @@ def summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
     return {"hit_rate_after_5": round(sum(t["hit"] for t in later) / max(1, len(later)), 3),
             "reused_tokens_after_5": round(cached / max(1, total), 3),
             "ttft_median_s_after_5": median("ttft_s"), "first_audio_median_s_after_5": median("first_audio_s"),
-            "ttft_max_s": max((t["ttft_s"] for t in turns), default=0.0)}
+            "ttft_max_s": max((t["ttft_s"] for t in turns), default=0.0),
+            "failed_turns": sum(bool(t["error"]) for t in turns)}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,7 +190,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     server.stop()
                 runs[style] = {"summary": summary(turns), "turns": turns}
     finally:
-        frames.stop()
+        await asyncio.to_thread(frames.stop)
     return {
         "command": " ".join(["python", "benchmarks/llm.py", *sys.argv[1:]]),
         "server": "llama-cpp-python " + __import__("llama_cpp").__version__ + f", {MODEL_ALIAS} Q4_K_M, "
@@ -206,7 +211,8 @@ if __name__ == "__main__":
     parser.add_argument("--runtime", default="auto", help="procedural renderer runtime (auto: compiled when prepared)")
     parser.add_argument("--idle-s", type=float, default=30.0)
     parser.add_argument("--llm-threads", type=int, default=1)
-    parser.add_argument("--llm-nice", type=int, default=10)
+    parser.add_argument("--llm-nice", type=int, default=10, help="0 on a machine shared with other busy processes: "
+                        "at nice 10 the server starves behind them")
     parser.add_argument("--frame-nice", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "llm.json")
     args = parser.parse_args()

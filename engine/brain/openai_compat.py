@@ -113,6 +113,7 @@ class OpenAICompatBrain(Lifecycle):
         self.builder = PromptBuilder(self.persona, TokenCounter(), history_tokens=history_tokens,
                                      summary_tokens=summary_tokens, system_mode=system_mode)
         self.abandoned = False  # a request of ours may still be running on the server
+        self._stopper: asyncio.Task[None] | None = None
         self.last_prompt: BuiltPrompt | None = None
 
     def __repr__(self) -> str:  # never show the key
@@ -191,6 +192,9 @@ class OpenAICompatBrain(Lifecycle):
 
     async def aclose(self) -> None:
         """Close the HTTP session (call once when the show stops)."""
+        if self._stopper is not None:
+            self._stopper.cancel()
+            await asyncio.gather(self._stopper, return_exceptions=True)
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
@@ -267,6 +271,25 @@ class OpenAICompatBrain(Lifecycle):
                 response.release()
             else:  # cancelled, consumer went away, or an error: drop the connection so generation stops
                 response.close()
+                self._stop_on_server(info)
+
+    def _stop_on_server(self, info: ServerInfo) -> None:
+        """llama-cpp-python only notices a dropped client at its next token, and then only if it looks:
+        a request waiting for its model lock makes the stream stop at once (see engine.brain.server).
+        Ask for one now, in the background, so the abandoned reply stops before the next turn needs it."""
+        if info.kind != "llama-cpp-python" or (self._stopper is not None and not self._stopper.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def stop() -> None:
+            session = await self._get_session()
+            if await wait_idle(session, info, self.idle_wait_s + self.max_first_token_s, self._headers()):
+                self.abandoned = False
+
+        self._stopper = loop.create_task(stop(), name="llm-stop-abandoned")
 
 
 async def _http_error(response: aiohttp.ClientResponse, url: str) -> str:
