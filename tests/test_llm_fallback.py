@@ -105,9 +105,13 @@ def test_server_killed_mid_reply_then_restarted(caplog):
     assert any("the brain failed" in r.getMessage() for r in caplog.records)
 
 
-def test_a_failed_turn_that_said_nothing_leaves_no_history():
+@pytest.mark.parametrize(("mode", "why"), [("http500", "HTTP 500"), ("http429", "too many requests"),
+                                           ("http404", "not found")])
+def test_a_failed_turn_that_said_nothing_leaves_no_history(caplog, mode, why):
+    caplog.set_level(logging.INFO)
+
     async def main():
-        server = FakeOpenAIServer(mode="http500")
+        server = FakeOpenAIServer(mode=mode)
         async with server:
             llm = OpenAICompatBrain(server.base_url, "fake", connect_timeout_s=1.0)
             director = build_director(Timeline(TB), llm, EspeakVoice(sample_rate=48000), Moderator(300, []),
@@ -128,3 +132,6 @@ def test_a_failed_turn_that_said_nothing_leaves_no_history():
     assert turn.status == "failed"
     assert turn.played_text == "Oops, my thoughts got tangled, one sec!"  # the cover line alone
     assert history == []  # the unanswered message would make the model answer it next time
+    failed = [r.getMessage() for r in caplog.records if "the brain failed" in r.getMessage()]
+    assert len(failed) == 1 and why in failed[0] and "\n" not in failed[0]
+    assert not [r for r in caplog.records if r.exc_info]  # an expected failure: no traceback

@@ -305,7 +305,12 @@ async def _http_error(response: aiohttp.ClientResponse, url: str) -> str:
             message = err
     except ValueError:
         pass
-    kind = "client error (check base_url, model and API key)" if response.status < 500 else "server error"
+    if response.status == 429:
+        kind = "too many requests (the server is busy or rate-limits this key)"
+    elif response.status == 404:
+        kind = "not found (check base_url, which usually ends in /v1, and the model name)"
+    else:
+        kind = "client error (check base_url, model and API key)" if response.status < 500 else "server error"
     return f"openai brain: HTTP {response.status} {kind} from {url}: {message[:300] or response.reason}"
 
 

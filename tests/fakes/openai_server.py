@@ -6,11 +6,12 @@ are an HTTP status with ``{"error": {"message": ...}}``.  Time to first token an
 configurable, and every request is recorded, including whether the client went away mid-stream (the
 handler is cancelled on disconnect, so that is seen at once, not at the next write).
 
-The reply, unless fixed with `reply`, answers in the language the system prompt asks for ("Answer in
-Japanese ...") so multilingual plumbing can be checked end to end.  `mode` injects failures:
-``http500``, ``http401``, ``garbage`` (a non-JSON data line), ``bad-field`` (a line that is not SSE),
-``error-event`` (an error object mid-stream), ``truncate`` (connection dropped mid-stream),
-``no-done`` (ends without [DONE]), ``json`` (ignores "stream" and answers with one JSON object).
+The reply, unless fixed with `reply`, answers in the language the instructions ask for (the last
+"Answer in Japanese ..." in the system message or the note with the viewer's message) so multilingual
+plumbing can be checked end to end.  `mode` injects failures: ``http500``, ``http401``, ``http429``,
+``http404``, ``garbage`` (a non-JSON data line), ``bad-field`` (a line that is not SSE), ``error-event``
+(an error object mid-stream), ``truncate`` (connection dropped mid-stream), ``no-done`` (ends without
+[DONE]), ``json`` (ignores "stream" and answers with one JSON object).
 """
 
 from __future__ import annotations
@@ -196,6 +197,10 @@ class FakeOpenAIServer:
         self.request_seen.set()
         if self.mode == "http500":
             return web.json_response({"error": {"message": "the model crashed", "type": "server_error"}}, status=500)
+        if self.mode == "http429":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}}, status=429)
+        if self.mode == "http404":
+            return web.json_response({"error": {"message": "model 'm' not found"}}, status=404)
         if self.mode == "http401":
             return web.json_response({"error": {"message": "invalid api key", "type": "auth"}}, status=401)
         text, language = self.reply_for(body)
