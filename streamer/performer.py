@@ -70,6 +70,8 @@ class Performer:
                 async for sentence in sentences:
                     if not await self._speak(turn, sentence, at_frame):
                         break
+            if turn.status == TurnStatus.INTERRUPTED:  # its cancel was swallowed (e.g. by a brain library)
+                return
         except BrainError as exc:  # the sentence on air plays to its end; a line covers the rest
             self.health.report("brain", HealthStatus.DEGRADED, f"turn {turn.id}: {exc}")
             cover = getattr(self.brain, "cover_line", None)
