@@ -79,7 +79,8 @@ class LiveFrames:
         self.hub = OutputHub(encoder_settings(config), [SegmentedFileSink(self.tmp.name)])
         self.loop = FrameLoop(FrameClock(self.parts.timebase, virtual=False), self.parts.timeline, self.parts.animator,
                               self.parts.renderer, self.hub, thread_nice=frame_nice)
-        self.renderer = type(self.parts.renderer).__name__
+        program = getattr(self.parts.renderer, "program", None)  # the procedural one: eager, traced or inductor
+        self.renderer = type(self.parts.renderer).__name__ + (f" ({program})" if program else "")
         self.windows: list[dict[str, Any]] = []
         self._mark: tuple[str, float, int, int] | None = None
 
