@@ -32,7 +32,7 @@ from streamer.control import ShowControl, ShowParts, SinkView
 from streamer.director import build_director
 from streamer.events import HealthStatus, ShowStopping, SinkChanged
 from streamer.frame_events import FrameEvents
-from streamer.health import HealthBoard
+from streamer.health import HealthBoard, watch_llm
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 from streamer.outputs.sink import PacketSink
@@ -107,6 +107,7 @@ class Show:
         self.bus = EventBus()
         self.health = HealthBoard(self.bus.publish)
         self.parts = build_engine(config, with_memory=True)
+        watch_llm(self.parts.brain, self.health)
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.clock = self.parts.clock
@@ -131,6 +132,7 @@ class Show:
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
             observers=[FrameEvents(self.bus, self.timeline, self.tap)],
+            thread_nice=config.show.frame_nice,
         )
         self.attachments: list[Attachment] = list(attachments)
         self.restarts: dict[str, int] = {}
