@@ -41,7 +41,7 @@ class OneLineFormatter(logging.Formatter):
     """A safety net under :func:`untrusted`: the message part of every record is escaped to one line
     (tracebacks, added after the message, keep their lines)."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
         if not (message.isascii() and message.isprintable()):
             record.message = "".join(ch if _visible(ch) else _escape(ch) for ch in message)

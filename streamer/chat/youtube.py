@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
+from engine.logtext import untrusted
 from streamer.backoff import Backoff
 from streamer.chat.util import RecentIds, as_object, safe_str
 from streamer.config import YouTubeSourceConfig
@@ -201,7 +202,7 @@ class YouTubeApiSource:
                     await self._sleep(min(max(wait, self.config.min_poll_s), 60.0))
                     continue
                 if reason in _ENDED_REASONS:
-                    log.info("%s: the live chat ended (%s)", self.name, reason)
+                    log.info("%s: the live chat ended (%s)", self.name, untrusted(reason))
                     return
                 if status in (401, 404) or (status in (400, 403) and reason not in _RETRY_REASONS):
                     raise YouTubeError(f"{self.name}: HTTP {status} {reason or 'error'}; not retrying")
@@ -210,7 +211,7 @@ class YouTubeApiSource:
                     self.malformed += 1
                 delay = backoff.next_delay()
                 log.warning("%s: poll failed (%s %s); retrying the same page in %.1f s", self.name, status or "network",
-                            reason, delay)
+                            untrusted(reason), delay)
                 await self._sleep(delay)
 
     def _normalize(self, item: object, chat_id: str) -> ChatMessage | None:
