@@ -133,3 +133,32 @@ def test_separators_never_join_two_real_words() -> None:
         assert m.check_input(text).accepted, text
     for text in ["badwor d", "b adword", "b a d w o r d", "bad.word", "hi,badword"]:
         assert m.check_input(text).rule == "banned_word", text
+
+
+def test_disguised_words_in_the_characters_own_lines_are_not_spoken() -> None:
+    """Through the performer: each sentence is output-moderated before it is voiced."""
+    import asyncio
+
+    from engine.brain.scripted import ScriptedBrain
+    from engine.timeline import Timeline
+    from streamer.director import build_director
+    from tests.test_director import TB, VOICE, Puller
+
+    lines = ["You are a βadword!", "Such a ʙᴀᴅᴡᴏʀᴅ day!", "What a superbadword move!", "Never b😀a😀d😀w😀o😀r😀d!",
+             "Baaadwooord again!", "This sentence is fine."]
+
+    async def main() -> str:
+        d = build_director(Timeline(TB), ScriptedBrain("Aiko"), VOICE, moderator(DEFAULT_WORDS), "Aiko", cooldown_s=0)
+        puller = Puller(d.timeline)
+        tasks = [asyncio.create_task(d.run()), asyncio.create_task(puller.run())]
+        try:
+            turn = d.say(" ".join(lines), "en")
+            async with asyncio.timeout(30):
+                await asyncio.shield(turn.done)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return turn.played_text
+
+    assert asyncio.run(main()) == "This sentence is fine."

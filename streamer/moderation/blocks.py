@@ -30,13 +30,8 @@ class Seen:
     key: str
     platform: str
     user_id: str
-    name: str  # cleaned display name
-    folded: str = ""  # name_key(name)
-
-    @classmethod
-    def of(cls, key: str, platform: str, user_id: str, name: str) -> Seen:
-        shown = clean(name)
-        return cls(key, platform, user_id, shown, name_key(shown))
+    name: str  # the name as shown (cleaned, moderated)
+    folded: str = ""  # name_key of the cleaned name: what a typed name is compared with
 
     def describe(self) -> str:
         return f"{self.key} ({self.name})" if self.name and self.key != f"{self.platform}:{self.name}" else self.key

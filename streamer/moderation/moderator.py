@@ -19,7 +19,7 @@ from engine.clock import StreamClock, WallClock
 from engine.logtext import untrusted
 from streamer.config import ModerationRulesConfig
 from streamer.events import ChatMessage, ModerationDecision
-from streamer.moderation.blocks import Blocks, Seen
+from streamer.moderation.blocks import Blocks, Seen, name_key
 from streamer.moderation.text import cap, clean, fold_case, skeleton
 from streamer.moderation.words import BannedWords
 
@@ -88,6 +88,7 @@ class Moderator:
     def set_banned_words(self, words: list[str]) -> None:
         """Words as configured; `*word*` also matches inside longer words (see moderation.words)."""
         self._banned_words = BannedWords(words)
+        self._names: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._banned = [w.word for w in self._banned_words.words]
 
     def ban(self, target: str, reason: str = "") -> list[str]:
@@ -120,10 +121,20 @@ class Moderator:
     def display_name(self, name: str) -> str:
         """A viewer's name as it may be shown, spoken and remembered: cleaned and capped, or a neutral
         placeholder when it is empty or breaks a text rule (a banned word, a link)."""
+        return self._name(name)[0]
+
+    def _name(self, name: str) -> tuple[str, str]:
+        """(display name, name_key) of a raw name; viewers write many messages under one name, so both
+        are kept for the recent names (forgotten when the banned words change)."""
+        known = self._names.get(name)
+        if known is not None:
+            return known
         cleaned = clean(name[:HARD_NAME_LIMIT])
-        if not cleaned or self._name_rule(cleaned) is not None:
-            return NAME_PLACEHOLDER
-        return cap(cleaned, NAME_LIMIT)
+        shown = NAME_PLACEHOLDER if not cleaned or self._name_rule(cleaned) is not None else cap(cleaned, NAME_LIMIT)
+        known = self._names[name] = (shown, name_key(cleaned))
+        if len(self._names) > 4096:
+            self._names.popitem(last=False)
+        return known
 
     def _name_rule(self, shown: str) -> str | None:
         if self._banned_words.find(shown) is not None:
@@ -153,7 +164,8 @@ class Moderator:
     def _message_rules(self, msg: ChatMessage) -> ModerationDecision:
         where = "chat input"
         now = self.clock.now()
-        seen = Seen.of(msg.user_key, msg.platform, msg.user_id, msg.user_name)
+        shown, folded = self._name(msg.user_name)
+        seen = Seen(msg.user_key, msg.platform, msg.user_id, shown, folded)
         self._blocks.saw(seen)
         block = self._blocks.find(seen, now)
         if block is not None:
