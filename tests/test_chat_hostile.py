@@ -94,7 +94,8 @@ def test_malformed_frames_huge_rtl_and_emote_only_messages_over_the_wire() -> No
         fake = FakeTwitch()
         await fake.start()
         cfg = TwitchSourceConfig(type="twitch", broadcaster_id="42", user_id="7", eventsub_url=fake.ws_url,
-                                 helix_url=fake.helix_url, backoff=BackoffConfig(initial_s=0.01, max_s=0.05))
+                                 helix_url=fake.helix_url, oauth_url=fake.oauth_url,
+                                 backoff=BackoffConfig(initial_s=0.01, max_s=0.05))
         source = TwitchEventSubSource(cfg, env={"TWITCH_TOKEN": TOKEN, "TWITCH_CLIENT_ID": CLIENT_ID})
         it = source.messages()
         got: list[ChatMessage] = []
