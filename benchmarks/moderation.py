@@ -3,7 +3,8 @@
 Both run side by side in one process on the same texts, interleaved in rounds: the ordinary-sentence
 corpus (tests/data/ordinary_sentences.txt), disguised banned words, and hostile 20,000-character
 messages. The previous moderator is read from git (`--base`, default abc59de, the last commit of the
-single-module moderator), so the ratio is measured, not remembered.
+single-module moderator), so the ratio is measured, not remembered. Every message comes from a new
+viewer name (the worst case: the new moderator also cleans and moderates each name once).
 
     python benchmarks/moderation.py [--base abc59de] [--rounds 5]
 """

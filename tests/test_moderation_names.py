@@ -128,6 +128,24 @@ def test_the_screen_the_prompt_and_memory_get_only_the_cleaned_forms(tmp_path: P
     memory.close()
 
 
+def test_a_cohosts_disguised_words_and_name_are_moderated_too() -> None:
+    m = Moderator(rules=ModerationRulesConfig(banned_words=["badword"]))
+    published: list[object] = []
+
+    async def main() -> int:
+        scheduler = TurnScheduler(ReplyPolicyConfig(), "Aiko", WallClock(), cooldown_s=0.0)
+        intake = ChatIntake(m, scheduler, published.append)
+        said = ChatMessage("voice", "Kim", "you are a b a d w o r d", user_id="voice:mic", roles=frozenset({"cohost"}))
+        assert intake.submit_voice(said).rule == "banned_word"
+        named = ChatMessage("voice", "ʙᴀᴅᴡᴏʀᴅ", "hello there", user_id="voice:mic2", roles=frozenset({"cohost"}))
+        assert intake.submit_voice(named).accepted
+        return len(scheduler)
+
+    assert asyncio.run(main()) == 1
+    decided = [e for e in published if isinstance(e, ChatDecided)]
+    assert decided[-1].message.user_name == NAME_PLACEHOLDER and decided[-1].message.user_key == "voice:mic2"
+
+
 # ----- names cannot inject tags or long speeches -----------------------------------------------------------
 def test_a_name_never_sets_an_emotion_and_only_its_start_is_spoken() -> None:
     brain = ScriptedBrain("Aiko")

@@ -72,25 +72,34 @@ def _unit(letter: str, count: int, stretch: bool) -> str:
 
 
 class BannedWords:
-    """All configured words as one regex, plus the check that a match has enough real letters."""
+    """All configured words, each a regex, plus the check that a match has enough real letters. A word
+    is searched for only when every one of its letters (or that letter's leet symbol, or a mask) occurs
+    in the text at all: most chat skips most words without running a regex."""
 
     def __init__(self, words: list[str]) -> None:
         self.words = [w for w in (BannedWord.parse(x) for x in words) if w is not None]
-        pattern = "|".join(f"(?P<w{i}>{w.pattern()})" for i, w in enumerate(self.words))
-        self._re = re.compile(pattern) if pattern else None
+        self._compiled = [(w, re.compile(w.pattern()), _needs(w)) for w in self.words]
 
     def find(self, text: str) -> str | None:
         """The first banned word in `text` (cleaned) as it was matched, or None."""
-        if self._re is None:
+        if not self._compiled:
             return None
         form = match_form(text)
-        pos = 0
-        while (hit := self._re.search(form, pos)) is not None:
-            word = self.words[int((hit.lastgroup or "w0")[1:])]
-            if _real_enough(hit.group(0), word.length):
-                return hit.group(0)
-            pos = hit.start() + 1  # all masks ("***" as "ass"): a real word may start inside it
+        present = set(form)
+        for word, pattern, needs in self._compiled:
+            if not all(present & options for options in needs):
+                continue
+            pos = 0
+            while (hit := pattern.search(form, pos)) is not None:
+                if _real_enough(hit.group(0), word.length):
+                    return hit.group(0)
+                pos = hit.start() + 1  # all masks ("***" as "ass"): a real word may start inside it
         return None
+
+
+def _needs(word: BannedWord) -> list[frozenset[str]]:
+    """For each distinct letter of `word`: the characters that can stand for it in a match form."""
+    return [frozenset({letter, LEET_FOR.get(letter, letter), "*"}) for letter in set("".join(word.parts))]
 
 
 def _real_enough(matched: str, length: int) -> bool:
