@@ -126,10 +126,11 @@ class Moderator:
     def _name(self, name: str) -> tuple[str, str]:
         """(display name, name_key) of a raw name; viewers write many messages under one name, so both
         are kept for the recent names (forgotten when the banned words change)."""
+        name = name[:HARD_NAME_LIMIT]  # also bounds the memory the kept names take
         known = self._names.get(name)
         if known is not None:
             return known
-        cleaned = clean(name[:HARD_NAME_LIMIT])
+        cleaned = clean(name)
         shown = NAME_PLACEHOLDER if not cleaned or self._name_rule(cleaned) is not None else cap(cleaned, NAME_LIMIT)
         known = self._names[name] = (shown, name_key(cleaned))
         if len(self._names) > 4096:
