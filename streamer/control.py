@@ -277,12 +277,19 @@ class ShowControl:
 
     # ----- viewers -----------------------------------------------------------------------------------------
     def timeout(self, user: str, seconds: float, reason: str = "") -> float:
-        """Block a viewer for `seconds` of stream time; returns the wall-clock time it ends."""
+        """Block a viewer for `seconds` of stream time; returns the wall-clock time it ends. `user` is a
+        key ("twitch:1234"), a "platform:name" or a name (every platform); see `matching`."""
         self._p.moderator.timeout(user, seconds, reason)
         return time.time() + seconds
 
-    def ban(self, user: str, reason: str = "") -> None:
-        self._p.moderator.ban(user, reason)
+    def ban(self, user: str, reason: str = "") -> list[str]:
+        """Block a viewer until unbanned (a key, a "platform:name" or a name on every platform);
+        returns the recently seen viewers it matches."""
+        return self._p.moderator.ban(user, reason)
+
+    def matching(self, user: str) -> list[str]:
+        """The recently seen viewers a ban or timeout of `user` blocks ("twitch:1234 (Ann)")."""
+        return self._p.moderator.matching(user)
 
     def unban(self, user: str) -> None:
         if not self._p.moderator.unban(user):

@@ -19,6 +19,7 @@ from engine.brain.base import Brain, HistoryEntry
 from engine.clock import StreamClock, WallClock
 from engine.events import EmotionCue, SpeechEnded
 from engine.lifecycle import Lifecycle, cancel_and_wait
+from engine.logtext import untrusted
 from engine.memory import Memory
 from engine.timeline import Timeline
 from engine.voice.base import Voice
@@ -179,7 +180,8 @@ class Director(Lifecycle):
             self._remember(turn)
             turn.scheduled = []  # finished: let its audio go (completed turns are kept for the panel)
             verb = "replied" if turn.status == TurnStatus.DONE else turn.status.value
-            log.info("%s to %s (%s): %s", verb, turn.prompt.user_name, turn.prompt.language, turn.played_text)
+            log.info("%s to %s (%s): %s", verb, untrusted(turn.prompt.user_name), turn.prompt.language,
+                     untrusted(turn.played_text))
 
     async def _perform(self, turn: Turn) -> None:
         failure: BrainFailure | None = None

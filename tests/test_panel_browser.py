@@ -195,6 +195,13 @@ def test_banned_words_edit_and_ban_show_in_the_panel(panel, runner: ShowRunner):
     assert not blocked.accepted and blocked.rule in BLOCK_RULES
     expect(panel.locator("#blocked")).to_contain_text("test:fruitfan")
     expect(panel.locator("#audit")).to_contain_text("ban")
+    assert runner.chat("Veggie Fan", "hello", user_id="9").accepted  # a typed name: the answer says whom
+    panel.fill("#ban-user", "veggie fan")
+    with panel.expect_response("**/api/ban") as info:
+        panel.click("#ban")
+    assert info.value.status == 200
+    expect(panel.locator("#result")).to_contain_text("matches test:9 (Veggie Fan)")
+    assert runner.chat("Veggie Fan", "hello again", user_id="9").rule in BLOCK_RULES
 
 
 def test_overlays_show_captions_and_emotion_and_keep_tokens_out(browser, panel, runner: ShowRunner,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.tags import spoken_name
 from engine.state import EMOTIONS
 
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "Simplified Chinese", "ja": "Japanese"}
@@ -134,6 +135,6 @@ class Persona:
             if entry.role == "character":
                 messages.append({"role": "assistant", "content": entry.text})
             else:
-                messages.append({"role": "user", "content": f"{entry.name}: {entry.text}"})
-        messages.append({"role": "user", "content": f"{prompt.user_name or 'viewer'}: {prompt.text}"})
+                messages.append({"role": "user", "content": f"{spoken_name(entry.name) or 'viewer'}: {entry.text}"})
+        messages.append({"role": "user", "content": f"{spoken_name(prompt.user_name) or 'viewer'}: {prompt.text}"})
         return messages

@@ -34,6 +34,7 @@ import aiohttp
 
 from engine.language import detect_language
 from engine.lifecycle import cancel_and_wait
+from engine.logtext import untrusted
 from streamer.backoff import Backoff
 from streamer.chat.base import PartHealth
 from streamer.chat.oauth import OAuthRefused, OAuthUnavailable, RefreshingToken
@@ -374,8 +375,8 @@ class TwitchEventSubSource:
                 ws, silence_s = new_ws, new_silence_s
             elif kind == "revocation":
                 sub = as_object(payload.get("subscription"))
-                log.warning("%s: Twitch revoked %s (%s)", self.name, safe_str(sub.get("type"), 100),
-                            safe_str(sub.get("status"), 100))
+                log.warning("%s: Twitch revoked %s (%s)", self.name, untrusted(safe_str(sub.get("type"), 100)),
+                            untrusted(safe_str(sub.get("status"), 100)))
             # session_keepalive: receiving it already reset the timeout
 
     async def _drain(self, old: aiohttp.ClientWebSocketResponse, silence_s: float) -> None:
@@ -450,5 +451,6 @@ class TwitchEventSubSource:
         items = data.get("data") if isinstance(data, dict) else None
         sent = bool(items and isinstance(items[0], dict) and items[0].get("is_sent"))
         if not sent:
-            log.warning("%s: Twitch did not post the reply (%s)", self.name, str(items)[:200] if items else "no data")
+            log.warning("%s: Twitch did not post the reply (%s)", self.name,
+                        untrusted(items, 200) if items else "no data")
         return sent

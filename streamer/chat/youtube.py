@@ -31,6 +31,7 @@ import aiohttp
 
 from engine.language import detect_language
 from engine.lifecycle import cancel_and_wait
+from engine.logtext import untrusted
 from streamer.backoff import Backoff
 from streamer.chat.base import PartHealth
 from streamer.chat.oauth import OAuthRefused, OAuthUnavailable, RefreshingToken
@@ -267,7 +268,7 @@ class YouTubeApiSource:
                 await self._sleep(min(max(wait, self.config.min_poll_s), 60.0))
                 continue
             if reason in _ENDED_REASONS:
-                log.info("%s: the live chat ended (%s)", self.name, reason)
+                log.info("%s: the live chat ended (%s)", self.name, untrusted(reason))
                 return
             if status in (401, 404) or (status in (400, 403) and reason not in _RETRY_REASONS):
                 hint = f" ({self.token.hint})" if status == 401 and self.token and not self.token.can_refresh else ""
@@ -277,7 +278,7 @@ class YouTubeApiSource:
                 self.malformed += 1
             delay = backoff.next_delay()
             log.warning("%s: poll failed (%s %s); retrying the same page in %.1f s", self.name, status or "network",
-                        reason, delay)
+                        untrusted(reason), delay)
             await self._sleep(delay)
 
     def _normalize(self, item: object, chat_id: str) -> ChatMessage | None:

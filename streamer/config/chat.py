@@ -106,7 +106,8 @@ class ModerationRulesConfig(ConfigModel):
 
     max_length: int = Field(300, ge=1, le=10000, description="longer messages are cut to this")
     reject_length: int | None = Field(None, ge=1, description="raw messages longer than this are rejected outright")
-    banned_words: list[str] = Field(default_factory=list)
+    banned_words: list[str] = Field(default_factory=list, description=(
+        "whole words, disguises and endings included; a '*' at an end also matches inside longer words"))
     block_links: bool = True
     allowed_domains: list[str] = Field(default_factory=list, description="links to these (and subdomains) pass")
     max_char_run: int = Field(12, ge=3, description="the same character more times in a row is spam")

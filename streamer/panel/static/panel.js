@@ -399,7 +399,8 @@
       const words = $("words").value.split("\n").map((w) => w.trim()).filter((w) => w);
       act("PUT", "banned-words", { words }, (r) => "banned words: " + r.banned_words.length).then(() => { wordsDirty = false; });
     });
-    on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user));
+    on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user +
+      (r.matched.length ? " — matches " + r.matched.join(", ") : " — no viewer seen with that name yet; blocked when they write")));
     on("unban", "click", () => act("POST", "unban", { user: $("ban-user").value }, (r) => "unbanned " + r.user));
     on("reload", "click", () => act("POST", "reload", undefined, (r) => "reloaded: " + JSON.stringify(r.changed)));
     on("listen-toggle", "click", () => act("POST", "listening", { enabled: !listen.enabled },
