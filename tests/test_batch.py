@@ -22,7 +22,7 @@ from streamer.config import load_config
 from streamer.render_script import read_script, render_script
 from tests.ray_support import RayCluster, ray_available, start_cluster
 
-pytestmark = [pytest.mark.integration,
+pytestmark = [pytest.mark.integration, pytest.mark.slow,  # a cluster start and 18 renders: ~2-4 min on 2 shared cores
               pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'stagecast[station]')")]
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
