@@ -94,3 +94,64 @@ def test_without_ray_a_batch_renders_here_with_a_note_and_a_single_render_is_unc
                            "--address", "10.0.0.1:6379", *common)
     assert cluster.returncode == 2
     assert "--address needs Ray, which is not installed: pip install 'stagecast[station]'" in cluster.stderr
+
+
+def _job_dir(tmp_path: Path) -> Path:
+    for show in ("alice", "bob"):
+        (tmp_path / show).mkdir()
+        (tmp_path / show / "ep1.jsonl").write_text(GOOD)
+    (tmp_path / "bob" / "ep2.jsonl").write_text(GOOD)
+    (tmp_path / "alice.yaml").write_text("video: {width: 320, height: 180}\nshow: {seed: 4}\n")
+    (tmp_path / "bob.yaml").write_text("video: {width: 256, height: 144}\n")
+    return tmp_path
+
+
+@pytest.mark.unit
+def test_a_job_file_renders_each_group_with_its_config_seed_and_prefix(tmp_path: Path):
+    from streamer.batch.jobfile import plan_job_file
+
+    root = _job_dir(tmp_path)
+    (root / "job.yaml").write_text(
+        "out_dir: videos\nseed: 9\nrenders:\n"
+        "  - {scripts: alice/, config: alice.yaml, prefix: alice-}\n"
+        "  - {scripts: 'bob/*.jsonl', config: bob.yaml, seed: 3, prefix: bob-}\n")
+    jobs, failures, out = plan_job_file(root / "job.yaml")
+    assert failures == [] and out == root / "videos"
+    assert [(j.name, j.config.video.width, j.seed) for j in jobs] == [
+        ("alice-ep1.mp4", 320, 9), ("bob-ep1.mp4", 256, 3), ("bob-ep2.mp4", 256, 3)]
+    assert {j.out.parent for j in jobs} == {root / "videos"}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("body", "line", "expected"), [
+    ("out_dir: v\nrenders:\n  - {scripts: alice/}\n  - {scripts: bob/, sed: 3}\n", 4, "renders.1.sed: Extra inputs"),
+    ("out_dir: v\nrenders:\n  - scripts: alice/\n    seed: soon\n", 4, "renders.0.seed: Input should be a valid int"),
+    ("out_dir: v\nrenders:\n  - {config: bob.yaml}\n", 3, "renders.0.scripts: Field required"),
+    ("out_dir: v\nrenders: []\n", 2, "renders: List should have at least 1 item"),
+    ("out_dir: v\nrenders:\n  - {scripts: alice/\n", 4, "not valid YAML"),
+])
+def test_a_bad_job_file_is_refused_naming_file_line_and_key(tmp_path: Path, body: str, line: int, expected: str):
+    from streamer.batch.jobfile import plan_job_file
+
+    root = _job_dir(tmp_path)
+    (root / "job.yaml").write_text(body)
+    with pytest.raises(BatchError) as info:
+        plan_job_file(root / "job.yaml")
+    assert str(info.value).startswith(f"{root / 'job.yaml'}:{line}: {expected}")
+
+
+@pytest.mark.unit
+def test_a_job_group_whose_config_is_invalid_fails_alone_and_clashing_names_are_refused(tmp_path: Path):
+    from streamer.batch.jobfile import plan_job_file
+
+    root = _job_dir(tmp_path)
+    (root / "broken.yaml").write_text("video: {fps: thirty}\n")
+    (root / "job.yaml").write_text("out_dir: v\nrenders:\n  - {scripts: alice/, config: broken.yaml}\n"
+                                   "  - {scripts: bob/, config: bob.yaml}\n")
+    jobs, failures, _ = plan_job_file(root / "job.yaml")
+    assert [j.name for j in jobs] == ["ep1.mp4", "ep2.mp4"]
+    (error,) = [f.error for f in failures]
+    assert "group alice/" in error and "broken.yaml" in error and "video.fps" in error
+    (root / "job.yaml").write_text("out_dir: v\nrenders:\n  - {scripts: alice/}\n  - {scripts: bob/}\n")
+    with pytest.raises(BatchError, match=r"would both write .*ep1\.mp4; give their groups different prefixes"):
+        plan_job_file(root / "job.yaml")

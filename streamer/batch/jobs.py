@@ -60,12 +60,14 @@ def find_scripts(spec: str) -> list[Path]:
 
 
 def plan_jobs(
-    scripts: list[Path], out_dir: Path, config: StagecastConfig, suffix: str = ".mp4"
+    scripts: list[Path], out_dir: Path, config: StagecastConfig, suffix: str = ".mp4", prefix: str = ""
 ) -> tuple[list[RenderJob], list[JobFailure]]:
-    """Jobs for the scripts that parse, failures (file:line) for those that do not. Outputs: out_dir/<stem><suffix>."""
+    """Jobs for the scripts that parse, failures (file:line) for those that do not.
+
+    Outputs: out_dir/<prefix><script stem><suffix>; two scripts that would write one file are refused."""
     by_name: dict[str, Path] = {}
     for script in scripts:
-        name = script.stem + suffix
+        name = prefix + script.stem + suffix
         if name in by_name:
             raise BatchError(f"{by_name[name]} and {script} would both write {out_dir / name}; rename one")
         by_name[name] = script

@@ -11,7 +11,7 @@ from streamer.cli.options import load
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    if args.scripts is not None:
+    if args.scripts is not None or args.job is not None:
         from streamer.cli.render_batch import cmd_render_batch
 
         return cmd_render_batch(args)
@@ -44,11 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     what = render.add_mutually_exclusive_group(required=True)
     what.add_argument("--script", help="JSONL script of timed turns")
     what.add_argument("--scripts", help="batch: a directory of *.jsonl scripts or a glob (quote it)")
+    what.add_argument("--job", type=Path, help="batch: a job file (YAML) of script groups, each with its config")
     render.add_argument("--out", help="output video file (.mp4 or .mkv), with --script")
     render.add_argument("-c", "--config", type=Path, default=None)
     render.add_argument("--seed", type=int, default=None)
     batch = render.add_argument_group("batch (--scripts), rendered as Ray tasks; needs stagecast[station]")
-    batch.add_argument("--out-dir", type=Path, help="where the videos go: OUT_DIR/<script name>.mp4")
+    batch.add_argument("--out-dir", type=Path,
+                       help="where the videos go: OUT_DIR/<script name>.mp4 (with --job: instead of its out_dir)")
     batch.add_argument("--format", choices=("mp4", "mkv"), default="mp4", help="container of the batch videos")
     batch.add_argument("--address", default=None,
                        help="Ray cluster: auto (a running one), HOST:PORT, or local (a new one here); "

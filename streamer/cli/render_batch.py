@@ -1,4 +1,4 @@
-"""`stagecast render --scripts DIR_OR_GLOB --out-dir DIR`: many scripts, as Ray tasks across the cluster.
+"""`stagecast render --scripts DIR_OR_GLOB --out-dir DIR` (or `--job job.yaml`): many scripts, as Ray tasks.
 
 Progress goes to stderr, one line per finished video; stdout gets one JSON line per video (its raw frame
 hashes, as the single-script render prints) and a summary. Exit 0 when every script rendered, 1 when
@@ -20,11 +20,15 @@ def _say(line: str) -> None:
 
 
 def cmd_render_batch(args: argparse.Namespace) -> int:
+    from streamer.batch.jobfile import plan_job_file
     from streamer.batch.jobs import BatchError, find_scripts, plan_jobs
     from streamer.batch.runner import INSTALL_HINT, BatchReport, ray_installed, run_local, run_ray
 
-    if args.out_dir is None:
+    if args.out_dir is None and args.job is None:
         _say("error: --scripts needs --out-dir (where the videos go)")
+        return 2
+    if args.job is not None and args.config is not None:
+        _say("error: with --job the show configs come from the job file (its config: keys), not -c")
         return 2
     if args.out is not None:
         _say("error: --out is for a single --script; a batch writes into --out-dir")
@@ -36,11 +40,16 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
             return 2
         _say(f"note: Ray is not installed, so the scripts render one at a time here. {INSTALL_HINT}")
         use_ray = False
-    config = load(args)
-    if args.seed is not None:
-        config.show.seed = args.seed
+    suffix = f".{args.format}"
     try:
-        jobs, failures = plan_jobs(find_scripts(args.scripts), args.out_dir, config, suffix=f".{args.format}")
+        if args.job is not None:
+            jobs, failures, out_dir = plan_job_file(args.job, suffix, args.out_dir, args.seed)
+        else:
+            config = load(args)
+            if args.seed is not None:
+                config.show.seed = args.seed
+            out_dir = args.out_dir
+            jobs, failures = plan_jobs(find_scripts(args.scripts), out_dir, config, suffix=suffix)
     except BatchError as exc:
         _say(f"error: {exc}")
         return 2
@@ -55,7 +64,7 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
             report = run_local(jobs, progress=_say)
     report.failures[:0] = failures
     for result in report.results:
-        print(json.dumps({"out": str(args.out_dir / result.name), "frames": result.frames,
+        print(json.dumps({"out": str(out_dir / result.name), "frames": result.frames,
                           "video_sha256": result.video_sha256, "audio_sha256": result.audio_sha256,
                           "node": result.node or result.host}))
     print(json.dumps({"rendered": len(report.results), "failed": [f.error for f in report.failures],
