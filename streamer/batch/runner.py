@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from streamer.batch.jobs import JobFailure, RenderJob
+from streamer.batch.jobs import BatchError, JobFailure, RenderJob
 from streamer.batch.task import JobResult, render_job
 
 INSTALL_HINT = "pip install 'stagecast[station]'  (Ray, for batch rendering across cores and a cluster)"
@@ -110,7 +110,10 @@ def run_ray(
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, logging_level=logging.WARNING, **(init_kwargs or {}))
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, **(init_kwargs or {}))
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BatchError(f"cannot start or reach Ray at {address or 'its default address'}: {exc}") from None
     try:
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         limit = workers or max(1, cluster_cpus // threads)

@@ -27,6 +27,11 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
     if args.out_dir is None and args.job is None:
         _say("error: --scripts needs --out-dir (where the videos go)")
         return 2
+    for option in ("workers", "threads", "retries"):
+        value = getattr(args, option)
+        if value is not None and value < (0 if option == "retries" else 1):
+            _say(f"error: --{option} must be at least {0 if option == 'retries' else 1} (got {value})")
+            return 2
     if args.job is not None and args.config is not None:
         _say("error: with --job the show configs come from the job file (its config: keys), not -c")
         return 2
@@ -58,8 +63,12 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
     report = BatchReport()
     if jobs:
         if use_ray:
-            report = run_ray(jobs, address=args.address, workers=args.workers, threads=args.threads,
-                             retries=args.retries, progress=_say)
+            try:
+                report = run_ray(jobs, address=args.address, workers=args.workers, threads=args.threads,
+                                 retries=args.retries, progress=_say)
+            except BatchError as exc:
+                _say(f"error: {exc}")
+                return 2
         else:
             report = run_local(jobs, progress=_say)
     report.failures[:0] = failures
