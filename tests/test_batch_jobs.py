@@ -155,3 +155,20 @@ def test_a_job_group_whose_config_is_invalid_fails_alone_and_clashing_names_are_
     (root / "job.yaml").write_text("out_dir: v\nrenders:\n  - {scripts: alice/}\n  - {scripts: bob/}\n")
     with pytest.raises(BatchError, match=r"would both write .*ep1\.mp4; give their groups different prefixes"):
         plan_job_file(root / "job.yaml")
+
+
+@pytest.mark.unit
+def test_an_address_where_no_cluster_listens_is_refused_at_once():
+    import socket
+
+    from streamer.batch.runner import check_reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")  # something listens: left to Ray
+    with pytest.raises(BatchError, match=rf"no Ray cluster at 127\.0\.0\.1:{port} .*ray start --head"):
+        check_reachable(f"127.0.0.1:{port}")
+    check_reachable(None)
+    check_reachable("auto")

@@ -9,6 +9,7 @@ by this driver process (atomically: a .part file renamed into place) as each tas
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -95,6 +96,19 @@ def _failure_text(job: RenderJob, exc: Exception, attempts: int) -> str:
     return f"{job.script}: render failed after {attempts} attempt(s): {reason}"
 
 
+def check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse a HOST:PORT nothing listens on now: Ray itself would retry connecting for minutes."""
+    if address is None or address in ("auto", "local") or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise BatchError(f"no Ray cluster at {address} ({exc}); start one with `ray start --head --port {port}` "
+                         "there, or leave out --address to render on this machine") from None
+
+
 def run_ray(
     jobs: list[RenderJob],
     address: str | None = None,
@@ -110,6 +124,7 @@ def run_ray(
 
     started_here = not ray.is_initialized()
     if started_here:
+        check_reachable(address)
         try:
             ray.init(address=address, logging_level=logging.WARNING, **(init_kwargs or {}))
         except (ConnectionError, RuntimeError, ValueError) as exc:
