@@ -42,15 +42,13 @@ BAD = ['{"t": 0.1, "say": "fine so far", "lang": "en"}', "", '{"t": 0.5, "emotio
 
 @pytest.fixture(scope="module")
 def cluster():
-    # a loopback test cluster: no token auth (else a token left in ~/.ray by any earlier local ray.init()
-    # turns it on for `ray start` but not for drivers); the nodes, the CLI and this process all see this
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_AUTH_MODE", "disabled")
-        cluster = start_cluster(num_cpus=1, nodes=2)
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
+    # tests/ray_support puts this test run's Ray auth token in os.environ: the CLI subprocess and the
+    # in-process driver below inherit it
+    cluster = start_cluster(num_cpus=1, nodes=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")
