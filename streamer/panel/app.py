@@ -1,7 +1,11 @@
 """The panel's FastAPI app: static pages, the JSON API, the live WebSocket and the co-host audio socket.
 
-Every `/api/*` request passes `ApiGate` before FastAPI parses anything: a missing or wrong bearer
-token is a 401, a token over its rate a 429, so neither costs more than a dict lookup. Roles are
+Every request passes `ApiGate` before FastAPI parses anything. Its Host header must name this server
+(421: DNS rebinding); a state-changing request or a WebSocket handshake that a browser sends from
+another origin is refused (403), and a state-changing body must be UTF-8 JSON of at most 64 KiB (415,
+400, 413). On `/api/*` a missing or wrong bearer token is a 401, a token over its rate a 429, and a
+token never seen before that would go over the argon2 budget (per client, per token id, in all) a 429
+too, so none of them costs more than a dict lookup. Roles are
 checked per route (403): viewer < cohost < mod < admin. Pages and scripts under `/`, `/cohost`,
 `/static/` and `/overlays/` are public: they hold no data and no secrets; everything they show comes
 through the authenticated API and sockets (`/ws`, `/ws/audio`: see streamer/panel/audio.py).
@@ -29,16 +33,22 @@ from engine.state import EMOTIONS
 from streamer.assets import OVERLAY_DIR, PANEL_STATIC_DIR
 from streamer.config import PanelConfig
 from streamer.control import ActionError
+from streamer.ingress import STATE_CHANGING, host_allowed, is_json, origin_allowed, utf8_charset
 from streamer.metrics import CONTENT_TYPE, render_metrics
 from streamer.panel.actions import PanelActions
 from streamer.panel.audio import serve_audio
-from streamer.panel.auth import Authenticator, Principal, bearer
+from streamer.panel.auth import Authenticator, Principal, Throttled, TokenBucket, bearer
 from streamer.panel.live import TOPICS, Client, LiveFeed
 from streamer.panel.store import AsyncPanelStore, Ban
 
 log = logging.getLogger("stagecast.panel")
 
 WS_AUTH_TIMEOUT_S = 5.0
+WS_MAX_MESSAGE = 4096  # the live socket takes small JSON control messages only
+WS_RATE_PER_S = 10.0  # messages a second from one live socket ...
+WS_BURST = 20
+WS_SEND_TIMEOUT_S = 10.0  # a client that stops reading is closed after this long (4408)
+MAX_BODY = 64 * 1024
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 SECURITY_HEADERS = [
@@ -110,26 +120,60 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: lis
     await send({"type": "http.response.body", "body": data})
 
 
-class ApiGate:
-    """Pure ASGI: authenticate and rate-limit /api/* before routing or body parsing; add security
-    headers to every HTTP response."""
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
-    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """An HTTP error as JSON; for a WebSocket handshake, a close before accept (uvicorn answers 403)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4400 + status % 100 if status < 500 else 1011,
+                    "reason": detail[:120]})
+        return
+    await _send_json(send, status, {"detail": detail}, headers or [])
+
+
+class ApiGate:
+    """Pure ASGI: check Host, Origin and content type, authenticate and rate-limit /api/* before routing
+    or body parsing; cap the body; add security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, panel: Panel) -> None:
         self.app = app
-        self.auth = auth
+        self.panel = panel
+        self.auth = panel.auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        settings = self.panel.settings
+        host = _header(scope, b"host")
+        if not host_allowed(host, self.panel.port or settings.port, settings.allowed_hosts):
+            await _refuse(scope, send, 421, "unknown Host header: open the panel at the address the show printed "
+                                            "(or list the name in panel.allowed_hosts)")
+            return
+        method: str = scope.get("method", "GET")
+        changing = scope["type"] == "websocket" or method in STATE_CHANGING
+        if changing and not origin_allowed(_header(scope, b"origin"), host, _header(scope, b"sec-fetch-site")):
+            await _refuse(scope, send, 403, "cross-origin request refused: use the panel's own pages")
+            return
+        if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         if path == "/api" or path.startswith("/api/"):
-            header = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    header = value.decode("latin-1")
-                    break
-            principal = await self.auth.authenticate(bearer(header))
+            client = scope.get("client")
+            try:
+                principal = await self.auth.authenticate(bearer(_header(scope, b"authorization")),
+                                                         client[0] if client else None)
+            except Throttled as exc:
+                await _send_json(send, 429, {"detail": str(exc), "retry_after_s": round(exc.retry_s, 3)},
+                                 [(b"retry-after", str(max(1, round(exc.retry_s))).encode())])
+                return
             if principal is None:
                 await _send_json(send, 401, {"detail": "missing or invalid bearer token"},
                                  [(b"www-authenticate", b'Bearer realm="stagecast"')])
@@ -141,6 +185,21 @@ class ApiGate:
                 return
             scope.setdefault("state", {})["principal"] = principal
 
+        if method in STATE_CHANGING:
+            length = _header(scope, b"content-length")
+            has_body = _header(scope, b"transfer-encoding") is not None or (length is not None and length != "0")
+            content_type = _header(scope, b"content-type")
+            if has_body and not is_json(content_type):
+                await _refuse(scope, send, 415, "send the request body as application/json")
+                return
+            if has_body and not utf8_charset(content_type):
+                await _refuse(scope, send, 400, "the body must be UTF-8 JSON (charset=utf-8 or none)")
+                return
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                await _refuse(scope, send, 413, f"request body over {MAX_BODY // 1024} KiB")
+                return
+            receive = _capped(receive, MAX_BODY)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
@@ -149,6 +208,26 @@ class ApiGate:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    """A chunked body grew past the cap while it was being read."""
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises BodyTooLarge once more than `limit` body bytes arrived (chunked uploads)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(f"request body over {limit // 1024} KiB")
+        return message
+
+    return wrapped
 
 
 class Panel:
@@ -161,6 +240,7 @@ class Panel:
         self.auth = auth
         self.actions = actions
         self.feed = feed
+        self.port = settings.port  # the bound port once serving (settings may say 0: any free port)
 
     async def record(self, who: Principal, action: str, params: dict[str, Any], status: int, result: Any) -> None:
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
@@ -212,9 +292,13 @@ Admin = Annotated[Principal, Depends(need("admin"))]
 def create_app(panel: Panel) -> FastAPI:
     app = FastAPI(title="stagecast panel", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.panel = panel
-    app.add_middleware(ApiGate, auth=panel.auth)
+    app.add_middleware(ApiGate, panel=panel)
 
     actions = panel.actions
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -391,7 +475,8 @@ class _Hello(BaseModel):
 
 async def serve_socket(panel: Panel, ws: WebSocket) -> None:
     """First message must be {"type": "auth", "token": ..., "topics": [...]} within 5 s; close codes
-    4401 (no/bad token), 4429 (too many messages), 4400 (bad message)."""
+    4401 (no/bad token), 4429 (too many messages, or too many token checks), 4400 (bad message),
+    1009 (a message over 4 KiB), 4408 (a client that stopped reading what it is sent)."""
     await ws.accept()
     try:
         raw = await asyncio.wait_for(ws.receive_text(), WS_AUTH_TIMEOUT_S)
@@ -401,7 +486,11 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    who = await panel.auth.authenticate(hello.token)
+    try:
+        who = await panel.auth.authenticate(hello.token, ws.client.host if ws.client else None)
+    except Throttled as exc:
+        await _reject(ws, 4429, str(exc))
+        return
     if who is None:
         await _reject(ws, 4401, "missing or invalid token")
         return
@@ -425,7 +514,8 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
         if client.close_code != 1000:
             with contextlib.suppress(Exception):
-                await ws.close(client.close_code)
+                async with asyncio.timeout(1.0):  # a client that reads nothing cannot take a close either
+                    await ws.close(client.close_code)
     except WebSocketDisconnect:
         pass
     finally:
@@ -433,28 +523,45 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
 
 
 async def _reject(ws: WebSocket, code: int, detail: str) -> None:
+    status = {4401: 401, 4429: 429}.get(code, 400)
     with contextlib.suppress(Exception):
-        await ws.send_json({"type": "error", "status": 401 if code == 4401 else 400, "detail": detail})
+        await ws.send_json({"type": "error", "status": status, "detail": detail})
         await ws.close(code)
 
 
 async def _pump_out(ws: WebSocket, client: Client) -> None:
+    """Sends the client's queue; a send that cannot finish in WS_SEND_TIMEOUT_S (the client stopped
+    reading and the socket buffers are full) ends the session with 4408."""
     while True:
         message = await client.queue.get()
-        if isinstance(message, bytes):
-            await ws.send_bytes(message)
-            client.preview_pending = False
-        else:
-            await ws.send_text(message)
+        try:
+            async with asyncio.timeout(WS_SEND_TIMEOUT_S):
+                if isinstance(message, bytes):
+                    await ws.send_bytes(message)
+                    client.preview_pending = False
+                else:
+                    await ws.send_text(message)
+        except TimeoutError:
+            client.close_code = 4408
+            log.info("panel: live socket of %s closed: it read nothing for %.0f s", client.principal.name,
+                     WS_SEND_TIMEOUT_S)
+            return
 
 
 async def _pump_in(panel: Panel, ws: WebSocket, client: Client) -> None:
+    rate = TokenBucket(WS_RATE_PER_S, WS_BURST)
     while True:
         try:
             raw = await ws.receive_text()
         except WebSocketDisconnect:
             return
-        ok, _ = panel.auth.take(client.principal)
+        except KeyError:  # a binary frame: receive_text finds no "text"
+            client.close_code = 4400
+            return
+        if len(raw) > WS_MAX_MESSAGE:
+            client.close_code = 1009
+            return
+        ok = rate.take()[0] and panel.auth.take(client.principal)[0]
         if not ok:
             client.close_code = 4429
             return
