@@ -52,7 +52,9 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
 
     def on_response_complete(self) -> None:
-        self._disarm()  # idle from here: uvicorn's keep-alive timeout takes over
+        if self.cycle is None or not self.cycle.more_body:
+            self._disarm()  # idle from here: uvicorn's keep-alive timeout takes over
+        # else: answered early (a 401 before the body) while the body still trickles in: the deadline stands
         super().on_response_complete()
 
     def _arm(self) -> None:
