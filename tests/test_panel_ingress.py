@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def runner(tokens: dict[str, str]):
     show = ShowRunner(Path(tokens["db"]), panel={"token_recheck_s": 0.5, "rate_per_s": 50, "burst": 200,
-                                                 "status_hz": 10, "read_timeout_s": 1.0, "max_connections": 20}
+                                                 "status_hz": 10, "read_timeout_s": 1.0, "max_connections": 20,
+                                                 "preview_fps": 15, "preview_quality": 95}
                       ).start()
     yield show
     show.stop()
@@ -152,17 +153,17 @@ def test_a_websocket_client_that_never_reads_is_closed(runner: ShowRunner, token
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, so the server's sends block
     sock.connect(("127.0.0.1", urlsplit(runner.url).port or 80))
-    ws = connect(runner.url.replace("http://", "ws://") + "/ws", sock=sock)
     try:
-        ws.send(json.dumps({"type": "auth", "token": tokens["viewer"], "topics": ["status", "preview"]}))
-        deadline = time.monotonic() + 10
-        while len(feed.clients) <= before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(feed.clients) == before + 1
-        deadline = time.monotonic() + 60  # the buffers fill at the status rate, then 1 s of blocked sending
-        while len(feed.clients) > before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(feed.clients) == before, "a client that reads nothing is still being served"
+        with connect(runner.url.replace("http://", "ws://") + "/ws", sock=sock) as ws:
+            ws.send(json.dumps({"type": "auth", "token": tokens["viewer"], "topics": ["status", "preview"]}))
+            deadline = time.monotonic() + 10
+            while len(feed.clients) <= before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(feed.clients) == before + 1
+            deadline = time.monotonic() + 60  # the buffers fill at the preview rate, then 1 s of blocked sending
+            while len(feed.clients) > before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(feed.clients) == before, "a client that reads nothing is still being served"
     finally:
         sock.close()
 
