@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from streamer.chat import local
 from streamer.chat.local import LocalChatSource
 
 pytestmark = pytest.mark.integration
@@ -147,15 +150,7 @@ def test_deep_json_at_the_size_limit_is_refused_with_400():
     assert status in (400, 413) and not got
 
 
-def test_a_flood_from_one_client_gets_429_before_parsing_or_language_detection(monkeypatch: pytest.MonkeyPatch):
-    parsed: list[int] = []
-    real_validate = local.LocalPost.model_validate
-
-    def counting_validate(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        parsed.append(1)
-        return real_validate(obj, *args, **kwargs)
-
-    monkeypatch.setattr(local.LocalPost, "model_validate", counting_validate)
+def test_a_flood_from_one_client_gets_429_before_parsing_or_language_detection():
     source = LocalChatSource("127.0.0.1", 0, client_rate_per_s=5, client_burst=20)
     detected: list[str] = []
     source.detect = lambda text: detected.append(text) or "en"
@@ -172,6 +167,7 @@ def test_a_flood_from_one_client_gets_429_before_parsing_or_language_detection(m
             t0 = time.monotonic()
             await asyncio.gather(*(one(i) for i in range(400)))
             counts[-1] = round(time.monotonic() - t0)  # seconds the flood took (bounds the refill)
+        await asyncio.sleep(1.2)  # the page reports its counters every 0.5 s
         return counts
 
     counts, got = serve(source, body)
@@ -179,9 +175,37 @@ def test_a_flood_from_one_client_gets_429_before_parsing_or_language_detection(m
     ok = counts.get(200, 0)
     assert counts.get(429, 0) >= 400 - (20 + 5 * (seconds + 1)), counts
     assert 20 <= ok <= 20 + 5 * (seconds + 1), counts
-    assert len(parsed) == ok  # the refused requests were never parsed
-    assert len(detected) == len(got) == ok  # languages were guessed only for messages the show took
+    assert source.stats["parsed"] == ok  # the refused requests were never read or parsed
     assert source.refused.get(429) == counts[429]
+    assert len(detected) == len(got) == ok  # languages were guessed only for messages the show took
+
+
+def listens_in_this_process(port: int) -> bool:
+    """Is the socket listening on `port` one of this process's file descriptors (Linux /proc)?"""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    inodes = [r[9] for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port]
+    assert inodes, f"nothing listens on {port}"
+    fds = Path("/proc/self/fd")
+    mine = set()
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            mine.add(os.readlink(fd))
+    return f"socket:[{inodes[0]}]" in mine
+
+
+def test_the_page_runs_outside_the_show_process_and_ends_with_it():
+    """A flood is answered by the page's own process: the show's interpreter only reads accepted lines."""
+    source = LocalChatSource("127.0.0.1", 0)
+
+    async def body(base: str, got: list[Any]) -> int:
+        port = int(base.rsplit(":", 1)[1])
+        assert not listens_in_this_process(port), "the page's socket is in the show's own process"
+        return port
+
+    port, _ = serve(source, body)
+    time.sleep(0.5)
+    with pytest.raises(OSError):  # the page's process ended with the source
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_half_open_connections_are_closed_and_capped():
