@@ -34,6 +34,7 @@ from tests.panel_support import ShowRunner, make_tokens
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flood.json"
 HERE = Path(__file__).resolve().parent
+NICE_PREFIX: list[str] = []  # ["nice", "-n", N] with --generator-nice: an attacker on another machine
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ def window(runner: ShowRunner, seconds: float, load: list[str] | None) -> dict[s
     if load is None:
         time.sleep(seconds)
     else:
-        proc = subprocess.run([sys.executable, str(HERE / "flood_load.py"), *load, str(seconds)],
+        proc = subprocess.run([*NICE_PREFIX, sys.executable, str(HERE / "flood_load.py"), *load, str(seconds)],
                               capture_output=True, text=True, timeout=seconds + 120)
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
@@ -105,6 +106,7 @@ def run(chat_rate: float, token_rate: float, seconds: float, rounds: int, warmup
         "panel_argon2_or_db_verifications": verifications, "panel_throttled": throttled,
         "windows": {"idle": idle, "flood": flood},
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}",
+        "generator_nice": NICE_PREFIX[2] if NICE_PREFIX else 0,
         "command": "python benchmarks/flood.py " + " ".join(sys.argv[1:]),
     }
 
@@ -116,8 +118,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--generator-nice", type=int, default=0,
+                        help="run the load generator at this nice level (as if it were on another machine)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.generator_nice:
+        NICE_PREFIX[:] = ["nice", "-n", str(args.generator_nice)]
     result = run(args.chat_rate, args.token_rate, args.window, args.rounds, args.warmup)
     print(f"{'window':8} {'frames':>7} {'late':>6} {'late %':>7}")
     for name in ("idle", "flood"):

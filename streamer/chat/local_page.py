@@ -3,7 +3,9 @@
 A flood of thousands of requests a second must not take the show's interpreter lock from its frame
 thread, so the page lives here: it answers every request itself and hands the show only the messages
 it accepts, one JSON line each on stdout (`{"user", "text", "id"}`; first `{"port": N}` once serving,
-then `{"stats": {...}}` lines now and then). It exits when its stdin closes (the show went away).
+then `{"stats": {...}}` lines now and then). It exits when its stdin closes (the show went away), and
+runs at a lower CPU priority (nice 10) so that on a small machine a flood it answers is not paid for by
+the frame thread either.
 
 Each POST passes, in order, checks that cost no more than a dict lookup: the client's and the page's
 rate (429), the Host header against the binding (421: DNS rebinding), the Origin (403: another site's
@@ -23,6 +25,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -39,6 +42,7 @@ CLIENT_RATE_PER_S = 5.0  # one person typing; a flood from one address is answer
 CLIENT_BURST = 20
 PAGE_RATE_PER_S = 50.0  # all clients together: far more than the show can ever answer
 PAGE_BURST = 100
+NICE = 10  # the page yields the CPU to the show's frame and encoder threads when both want it
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>stagecast — local chat</title>
@@ -276,7 +280,10 @@ def main() -> None:
     parser.add_argument("--page-burst", type=int, default=PAGE_BURST)
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     parser.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_S)
+    parser.add_argument("--nice", type=int, default=NICE)
     args = parser.parse_args()
+    with contextlib.suppress(OSError):
+        os.nice(args.nice)
     try:
         asyncio.run(_main(args))
     except OSError as exc:  # the port is taken, the address is not ours
