@@ -98,17 +98,19 @@ def _is_ip(name: str) -> bool:
 
 def host_allowed(host_header: str | None, port: int, extra_names: Iterable[str] = ()) -> bool:
     """Is `Host` one this server answers to? DNS rebinding points an attacker's name at our address, so a
-    name must be `localhost` or one the config lists; an IP literal is fine (no name was rebound). The
-    port must be the one actually bound (a browser always sends it for a non-default port)."""
+    name must be `localhost` or one the config lists; an IP literal is fine (no name was rebound). Except
+    for a listed name, the port must be the one actually bound (a browser sends it for a non-default port)."""
     if not host_header:
         return False
     split = _split_host(host_header)
     if split is None:
         return False
     name, given = split
+    if name in {n.lower() for n in extra_names}:
+        return True  # a name the config lists (e.g. behind a TLS proxy, on the proxy's port)
     if (given if given is not None else 80) != port:
         return False
-    return _is_ip(name) or name == "localhost" or name in {n.lower() for n in extra_names}
+    return _is_ip(name) or name == "localhost"
 
 
 def origin_allowed(origin: str | None, host_header: str | None, sec_fetch_site: str | None = None) -> bool:
