@@ -7,7 +7,8 @@ windows alternate (`--rounds` of each, `--window` seconds each); in a flood wind
 `--token-rate` panel requests a second carrying a real token id with random secrets (each would cost
 one argon2 verification without a budget). Reported side by side: the show's late-frame ratio in the
 idle windows and in the flood windows, what the ingress answered (429s are load shed cheaply), the
-argon2 verifications the panel did, and the load average (the machine may be shared: compare the
+argon2 verifications the panel did, the CPU the show's own process used (cores: what ingress costs the
+interpreter the frame thread lives in), and the load average (the machine may be shared: compare the
 ratios of one run, not runs on different days).
 
     python benchmarks/flood.py [--chat-rate 2000] [--token-rate 200] [--window 20] [--rounds 2]
@@ -56,6 +57,7 @@ def window(runner: ShowRunner, seconds: float, load: list[str] | None) -> dict[s
     """One idle (load None) or flood window: frames and late frames counted by the show itself."""
     frames0, late0 = counters(runner)
     load0 = loadavg()
+    cpu0, wall0 = time.process_time(), time.monotonic()
     generator: dict[str, Any] | None = None
     if load is None:
         time.sleep(seconds)
@@ -66,8 +68,10 @@ def window(runner: ShowRunner, seconds: float, load: list[str] | None) -> dict[s
             raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
         generator = json.loads(proc.stdout)
     frames1, late1 = counters(runner)
+    cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
     frames, late = frames1 - frames0, late1 - late0
     return {"frames": frames, "late": late, "late_ratio": round(late / max(1, frames), 4),
+            "show_process_cores": round(cpu, 3),
             "loadavg_start": load0, "loadavg_end": loadavg(), "load": generator}
 
 
@@ -98,7 +102,9 @@ def run(chat_rate: float, token_rate: float, seconds: float, rounds: int, warmup
     def total(windows: list[dict[str, Any]]) -> dict[str, Any]:
         frames = sum(w["frames"] for w in windows)
         late = sum(w["late"] for w in windows)
-        return {"frames": frames, "late": late, "late_pct": round(100 * late / max(1, frames), 2)}
+        cores = sum(w["show_process_cores"] for w in windows) / max(1, len(windows))
+        return {"frames": frames, "late": late, "late_pct": round(100 * late / max(1, frames), 2),
+                "show_process_cores": round(cores, 3)}
 
     return {
         "chat_rate_per_s": chat_rate, "token_rate_per_s": token_rate, "window_s": seconds, "rounds": rounds,
@@ -125,10 +131,11 @@ def main() -> None:
     if args.generator_nice:
         NICE_PREFIX[:] = ["nice", "-n", str(args.generator_nice)]
     result = run(args.chat_rate, args.token_rate, args.window, args.rounds, args.warmup)
-    print(f"{'window':8} {'frames':>7} {'late':>6} {'late %':>7}")
+    print(f"{'window':8} {'frames':>7} {'late':>6} {'late %':>7} {'show cores':>10}")
     for name in ("idle", "flood"):
         row = result[name]
-        print(f"{name:8} {row['frames']:>7} {row['late']:>6} {row['late_pct']:>7.2f}")
+        print(f"{name:8} {row['frames']:>7} {row['late']:>6} {row['late_pct']:>7.2f} "
+              f"{row['show_process_cores']:>10.2f}")
     for w in result["windows"]["flood"]:
         print("flood load:", json.dumps({k: {kk: v[kk] for kk in ("counts", "achieved_rate", "p50_ms")}
                                          for k, v in w["load"].items() if k in ("chat", "tokens")}))
