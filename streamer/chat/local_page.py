@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -284,6 +285,8 @@ def main() -> None:
     args = parser.parse_args()
     with contextlib.suppress(OSError):
         os.nice(args.nice)
+    # Ctrl-C reaches the whole process group: the show decides when the page stops (it closes stdin)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         asyncio.run(_main(args))
     except OSError as exc:  # the port is taken, the address is not ours
