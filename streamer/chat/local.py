@@ -58,8 +58,10 @@ class LocalChatSource:
     async def messages(self) -> AsyncIterator[ChatMessage]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streamer.chat.local_page", "--host", self.host, "--port", str(self.port),
-            *self._args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 20)
-        assert proc.stdout is not None and proc.stdin is not None
+            *self._args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=1 << 20)
+        assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+        errors = asyncio.create_task(_relay_stderr(proc.stderr), name="local-chat-stderr")
         try:
             while True:
                 if self.ready.is_set():
@@ -87,6 +89,7 @@ class LocalChatSource:
                 elif "error" in item:
                     raise LocalChatSourceError(str(item["error"]))
         finally:
+            errors.cancel()
             with contextlib.suppress(Exception):
                 proc.stdin.close()
             try:
@@ -95,3 +98,14 @@ class LocalChatSource:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+def _printable(text: str) -> str:
+    """Control characters escaped: a line from the page's process cannot forge or colour a log line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+async def _relay_stderr(stream: asyncio.StreamReader) -> None:
+    """Whatever the page's process prints on stderr (a warning, a traceback) goes to the show's log."""
+    while line := await stream.readline():
+        log.warning("local chat page: %s", _printable(line.decode("utf-8", "replace").rstrip("\n")))
