@@ -29,9 +29,9 @@ from streamer.panel.store import ROLE_LEVEL, AsyncPanelStore, split_token
 __all__ = ["Authenticator", "Principal", "Throttled", "TokenBucket", "bearer"]
 
 VERIFY_RATE_PER_S = 4.0  # argon2 verifications a second, all clients together (~30 ms of one core each)
-VERIFY_BURST = 8
-CLIENT_VERIFY_RATE_PER_S = 1.0  # ... from one client address
-CLIENT_VERIFY_BURST = 5
+VERIFY_BURST = 20  # a panel and a few overlays logging in at once
+CLIENT_VERIFY_RATE_PER_S = 2.0  # ... from one client address
+CLIENT_VERIFY_BURST = 20
 ID_VERIFY_RATE_PER_S = 0.2  # ... for one token id (wrong secrets for a real id: a lockout of ~5 s each)
 ID_VERIFY_BURST = 5
 
