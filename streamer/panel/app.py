@@ -1,11 +1,8 @@
 """The panel's FastAPI app: static pages, the JSON API, the live WebSocket and the co-host audio socket.
 
-Every request passes `ApiGate` before FastAPI parses anything. Its Host header must name this server
-(421: DNS rebinding); a state-changing request or a WebSocket handshake that a browser sends from
-another origin is refused (403), and a state-changing body must be UTF-8 JSON of at most 64 KiB (415,
-400, 413). On `/api/*` a missing or wrong bearer token is a 401, a token over its rate a 429, and a
-token never seen before that would go over the argon2 budget (per client, per token id, in all) a 429
-too, so none of them costs more than a dict lookup. Roles are
+Every request passes `ApiGate` (streamer/panel/gate.py) before FastAPI parses anything: Host and
+Origin checks, the bearer token, its rate and the argon2 budget, the body's type and size, so no
+refused request costs more than a few dict lookups. Roles are
 checked per route (403): viewer < cohost < mod < admin. Pages and scripts under `/`, `/cohost`,
 `/static/` and `/overlays/` are public: they hold no data and no secrets; everything they show comes
 through the authenticated API and sockets (`/ws`, `/ws/audio`: see streamer/panel/audio.py).
@@ -26,18 +23,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.events import EmotionCue
 from engine.state import EMOTIONS
 from streamer.assets import OVERLAY_DIR, PANEL_STATIC_DIR
 from streamer.config import PanelConfig
 from streamer.control import ActionError
-from streamer.ingress import STATE_CHANGING, host_allowed, is_json, origin_allowed, utf8_charset
 from streamer.metrics import CONTENT_TYPE, render_metrics
 from streamer.panel.actions import PanelActions
 from streamer.panel.audio import serve_audio
-from streamer.panel.auth import Authenticator, Principal, Throttled, TokenBucket, bearer
+from streamer.panel.auth import Authenticator, Principal, Throttled, TokenBucket
+from streamer.panel.gate import ApiGate, BodyTooLarge
 from streamer.panel.live import TOPICS, Client, LiveFeed
 from streamer.panel.store import AsyncPanelStore, Ban
 
@@ -48,16 +44,6 @@ WS_MAX_MESSAGE = 4096  # the live socket takes small JSON control messages only
 WS_RATE_PER_S = 10.0  # messages a second from one live socket ...
 WS_BURST = 20
 WS_SEND_TIMEOUT_S = 10.0  # a client that stops reading is closed after this long (4408)
-MAX_BODY = 64 * 1024
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate CSP 2
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-]
 Language = Literal["en", "zh", "ja"]
 EmotionName = Literal[EMOTIONS]  # type: ignore[valid-type]
 
@@ -110,125 +96,6 @@ class ListeningIn(_Body):
 class MuteIn(_Body):
     input: str = Field(min_length=1, max_length=100)
     muted: bool
-
-
-# ----- the gate ---------------------------------------------------------------------------------------
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            *headers, *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": data})
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-async def _refuse(scope: Scope, send: Send, status: int, detail: str,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """An HTTP error as JSON; for a WebSocket handshake, a close before accept (uvicorn answers 403)."""
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 4400 + status % 100 if status < 500 else 1011,
-                    "reason": detail[:120]})
-        return
-    await _send_json(send, status, {"detail": detail}, headers or [])
-
-
-class ApiGate:
-    """Pure ASGI: check Host, Origin and content type, authenticate and rate-limit /api/* before routing
-    or body parsing; cap the body; add security headers to every HTTP response."""
-
-    def __init__(self, app: ASGIApp, panel: Panel) -> None:
-        self.app = app
-        self.panel = panel
-        self.auth = panel.auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        settings = self.panel.settings
-        host = _header(scope, b"host")
-        if not host_allowed(host, self.panel.port or settings.port, settings.allowed_hosts):
-            await _refuse(scope, send, 421, "unknown Host header: open the panel at the address the show printed "
-                                            "(or list the name in panel.allowed_hosts)")
-            return
-        method: str = scope.get("method", "GET")
-        changing = scope["type"] == "websocket" or method in STATE_CHANGING
-        if changing and not origin_allowed(_header(scope, b"origin"), host, _header(scope, b"sec-fetch-site")):
-            await _refuse(scope, send, 403, "cross-origin request refused: use the panel's own pages")
-            return
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path == "/api" or path.startswith("/api/"):
-            client = scope.get("client")
-            try:
-                principal = await self.auth.authenticate(bearer(_header(scope, b"authorization")),
-                                                         client[0] if client else None)
-            except Throttled as exc:
-                await _send_json(send, 429, {"detail": str(exc), "retry_after_s": round(exc.retry_s, 3)},
-                                 [(b"retry-after", str(max(1, round(exc.retry_s))).encode())])
-                return
-            if principal is None:
-                await _send_json(send, 401, {"detail": "missing or invalid bearer token"},
-                                 [(b"www-authenticate", b'Bearer realm="stagecast"')])
-                return
-            ok, retry = self.auth.take(principal)
-            if not ok:
-                await _send_json(send, 429, {"detail": "rate limit exceeded for this token", "retry_after_s":
-                                             round(retry, 3)}, [(b"retry-after", str(max(1, round(retry))).encode())])
-                return
-            scope.setdefault("state", {})["principal"] = principal
-
-        if method in STATE_CHANGING:
-            length = _header(scope, b"content-length")
-            has_body = _header(scope, b"transfer-encoding") is not None or (length is not None and length != "0")
-            content_type = _header(scope, b"content-type")
-            if has_body and not is_json(content_type):
-                await _refuse(scope, send, 415, "send the request body as application/json")
-                return
-            if has_body and not utf8_charset(content_type):
-                await _refuse(scope, send, 400, "the body must be UTF-8 JSON (charset=utf-8 or none)")
-                return
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-                await _refuse(scope, send, 413, f"request body over {MAX_BODY // 1024} KiB")
-                return
-            receive = _capped(receive, MAX_BODY)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in SECURITY_HEADERS if h[0] not in names]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class BodyTooLarge(Exception):
-    """A chunked body grew past the cap while it was being read."""
-
-
-def _capped(receive: Receive, limit: int) -> Receive:
-    """`receive` that raises BodyTooLarge once more than `limit` body bytes arrived (chunked uploads)."""
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(f"request body over {limit // 1024} KiB")
-        return message
-
-    return wrapped
 
 
 class Panel:
