@@ -49,7 +49,8 @@ async def run(rate: float, seconds: float) -> dict[str, object]:
     assert server.stdout is not None
     port = int((await server.stdout.readline()).decode())
     cfg = TwitchSourceConfig(type="twitch", broadcaster_id="42", user_id="7", eventsub_url=f"ws://127.0.0.1:{port}/ws",
-                             helix_url=f"http://127.0.0.1:{port}/helix", subscriptions=False, raids=False,
+                             helix_url=f"http://127.0.0.1:{port}/helix", oauth_url=f"http://127.0.0.1:{port}/oauth2",
+                             subscriptions=False, raids=False,
                              queue_size=10_000)
     source = TwitchEventSubSource(cfg, env={"TWITCH_TOKEN": TOKEN, "TWITCH_CLIENT_ID": CLIENT_ID})
     moderator = Moderator(rules=ModerationRulesConfig(banned_words=["badword", "scam", "坏蛋"], languages=[]))

@@ -24,6 +24,7 @@ import torch
 from engine.animator import Animator
 from engine.clock import FrameClock
 from engine.lifecycle import Lifecycle
+from engine.priority import set_thread_nice
 from engine.render.base import Renderer
 from engine.timeline import FrameInputs, Timeline
 
@@ -67,7 +68,9 @@ class FrameLoop(Lifecycle):
         max_frames: int | None = None,
         before_frame: Callable[[int], None] | None = None,
         observers: Sequence[FrameObserver] = (),
+        thread_nice: int | None = None,
     ) -> None:
+        """`thread_nice`: the OS priority of the loop's thread in the live show (engine.priority)."""
         self.clock = clock
         self.timeline = timeline
         self.animator = animator
@@ -76,6 +79,7 @@ class FrameLoop(Lifecycle):
         self.max_frames = max_frames
         self.before_frame = before_frame
         self.observers = tuple(observers)
+        self.thread_nice = thread_nice
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,6 +111,8 @@ class FrameLoop(Lifecycle):
 
     def _run_guarded(self) -> None:
         try:
+            if self._thread is threading.current_thread():  # its own thread: the live show
+                set_thread_nice(self.thread_nice, "frame loop")
             self._run()
         except BaseException as exc:
             self.error = exc

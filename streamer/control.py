@@ -87,7 +87,9 @@ class EncoderView:
 
 @dataclass(frozen=True)
 class SinkView:
-    """An output as the hub sees it, plus the network link where the sink has one."""
+    """An output as viewers get it: for a network sink, ``state`` is its link's (connecting, live,
+    reconnecting, closed) and ``dropped`` counts what the link dropped too; ``link`` is then the
+    link's own status, and ``None`` for an output without one (the recording)."""
 
     name: str
     state: str
@@ -95,6 +97,9 @@ class SinkView:
     error: str | None
     dropped: int
     restarts: int
+    reconnects: int = 0
+    off_air_s: float = 0.0  # seconds off air now (0.0 while live)
+    off_air_total_s: float = 0.0  # every second off air since the show started
     link: dict[str, Any] | None = None
 
 
@@ -272,12 +277,19 @@ class ShowControl:
 
     # ----- viewers -----------------------------------------------------------------------------------------
     def timeout(self, user: str, seconds: float, reason: str = "") -> float:
-        """Block a viewer for `seconds` of stream time; returns the wall-clock time it ends."""
+        """Block a viewer for `seconds` of stream time; returns the wall-clock time it ends. `user` is a
+        key ("twitch:1234"), a "platform:name" or a name (every platform); see `matching`."""
         self._p.moderator.timeout(user, seconds, reason)
         return time.time() + seconds
 
-    def ban(self, user: str, reason: str = "") -> None:
-        self._p.moderator.ban(user, reason)
+    def ban(self, user: str, reason: str = "") -> list[str]:
+        """Block a viewer until unbanned (a key, a "platform:name" or a name on every platform);
+        returns the recently seen viewers it matches."""
+        return self._p.moderator.ban(user, reason)
+
+    def matching(self, user: str) -> list[str]:
+        """The recently seen viewers a ban or timeout of `user` blocks ("twitch:1234 (Ann)")."""
+        return self._p.moderator.matching(user)
 
     def unban(self, user: str) -> None:
         if not self._p.moderator.unban(user):
@@ -367,7 +379,6 @@ class ShowControl:
         director = p.director
         now = time.monotonic()
         current = director.current
-        links = p.hub.links()
         return ShowStatus(
             mode="virtual" if p.virtual else "live",
             width=p.width, height=p.height, fps=p.timebase.fps,
@@ -378,8 +389,8 @@ class ShowControl:
             frame_ms={k: round(v, 2) for k, v in stats.medians().items()},
             encoder=EncoderView(hub.frames_encoded, hub.encode_errors, round(hub.encode_ms_median, 2),
                                 round(hub.encode_ms_ema, 2), hub.queue_depth, hub.queue_capacity),
-            sinks=tuple(SinkView(s.name, s.state, s.packets, s.error, s.dropped, s.restarts, links.get(s.name))
-                        for s in hub.sinks.values()),
+            sinks=tuple(SinkView(s.name, s.state, s.packets, s.error, s.dropped, s.restarts, s.reconnects,
+                                 s.off_air_s, s.off_air_total_s, s.link) for s in hub.sinks.values()),
             chat_sources=tuple(a.removeprefix("chat:") for a in p.attachments if a.startswith("chat:")),
             paused=director.paused,
             current=_turn_view(current, now) if current is not None else None,

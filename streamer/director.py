@@ -19,6 +19,7 @@ from engine.brain.base import Brain, HistoryEntry
 from engine.clock import StreamClock, WallClock
 from engine.events import EmotionCue, SpeechEnded
 from engine.lifecycle import Lifecycle, cancel_and_wait
+from engine.logtext import untrusted
 from engine.memory import Memory
 from engine.timeline import Timeline
 from engine.voice.base import Voice
@@ -26,7 +27,7 @@ from streamer.config import ReplyPolicyConfig
 from streamer.events import ChatMessage, HealthStatus, PauseChanged, TurnChanged
 from streamer.health import HealthBoard
 from streamer.moderation import Moderator
-from streamer.performer import Performer, VoiceFailure, join_spoken
+from streamer.performer import BrainFailure, Performer, VoiceFailure, join_spoken
 from streamer.scheduler import TurnScheduler
 from streamer.turns import Priority, Turn, TurnStatus
 
@@ -161,6 +162,9 @@ class Director(Lifecycle):
                 turn.settle(TurnStatus.INTERRUPTED)
                 raise
             # otherwise our own interrupt cancelled the turn: the show goes on
+        except BrainFailure as exc:  # expected (server down, deadline): what was said has played out
+            log.warning("turn %s: the brain failed (%s); the show goes on", turn.id, exc)
+            turn.set_status(TurnStatus.FAILED)
         except Exception as exc:
             log.exception("turn %s failed; the show goes on", turn.id)
             self._cut(turn.id)
@@ -176,14 +180,21 @@ class Director(Lifecycle):
             self._remember(turn)
             turn.scheduled = []  # finished: let its audio go (completed turns are kept for the panel)
             verb = "replied" if turn.status == TurnStatus.DONE else turn.status.value
-            log.info("%s to %s (%s): %s", verb, turn.prompt.user_name, turn.prompt.language, turn.played_text)
+            log.info("%s to %s (%s): %s", verb, untrusted(turn.prompt.user_name), turn.prompt.language,
+                     untrusted(turn.played_text))
 
     async def _perform(self, turn: Turn) -> None:
-        await self.performer.perform(turn, list(self.history))
+        failure: BrainFailure | None = None
+        try:
+            await self.performer.perform(turn, list(self.history))
+        except BrainFailure as exc:  # the sentences on air, and the cover line, still play
+            failure = exc
         if turn.scheduled:
             end_frame = self.timeline.timebase.frames_for_samples(turn.scheduled[-1].end_sample)
             await self.timeline.wait_for_frame(end_frame - 1)
         turn.played_text = join_spoken([s.speech.text for s in turn.scheduled], turn.prompt.language)
+        if failure is not None:
+            raise failure
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="director")
@@ -225,10 +236,14 @@ class Director(Lifecycle):
     def _remember(self, turn: Turn) -> None:
         """History (and long-term memory) keep what viewers said and what they actually heard."""
         prompt = turn.prompt
-        if not turn.verbatim:
+        said = turn.played_text
+        if turn.cover is not None:  # the cover line is not the character's answer
+            said = join_spoken([s.speech.text for s in turn.scheduled if s is not turn.cover], prompt.language)
+        # a failed turn that said nothing leaves no trace: the model would answer a stale message next time
+        if not turn.verbatim and (said or turn.status != TurnStatus.FAILED):
             self.history.append(HistoryEntry("viewer", prompt.user_name, prompt.text))
-        if turn.played_text:
-            self.history.append(HistoryEntry("character", self.character_name, turn.played_text))
+        if said:
+            self.history.append(HistoryEntry("character", self.character_name, said))
         if self.memory is not None:
             asyncio.get_running_loop().run_in_executor(self._memory_executor, self._store_memory, turn)
 

@@ -56,8 +56,11 @@ class ChatMessage:
 
     @property
     def user_key(self) -> str:
-        """Stable per-platform identity for rate limits and bans (ids survive renames; names are a fallback)."""
-        return f"{self.platform}:{self.user_id or self.user_name.casefold()}"
+        """Stable per-platform identity for rate limits and bans (ids survive renames; names are a
+        fallback): "twitch:1234", "local:ann". Sources whose ids already name the platform ("local:ann",
+        "voice:mic") are not prefixed twice."""
+        who = self.user_id or self.user_name.casefold()
+        return who if who.startswith(f"{self.platform}:") else f"{self.platform}:{who}"
 
     @property
     def emote_only(self) -> bool:

@@ -39,3 +39,15 @@ class HealthBoard:
     def snapshot(self) -> dict[str, Health]:
         with self._lock:
             return dict(self._health)
+
+
+def watch_llm(brain: object, health: HealthBoard) -> None:
+    """A brain with an LLM fallback reports its state as the `llm` component: ok, or degraded with why
+    (e.g. "the server does not answer; answering with the scripted brain")."""
+    from engine.brain.fallback import FallbackBrain
+
+    if isinstance(brain, FallbackBrain):
+        def on_state(state: str, detail: str) -> None:
+            health.report("llm", HealthStatus.OK if state == "ok" else HealthStatus.DEGRADED, detail)
+
+        brain.on_state = on_state

@@ -45,10 +45,39 @@ class StatusCollector:
         for name, count in s.restarts.items():
             restarts.add_metric([name], count)
         yield restarts
+        yield from _sink_metrics(s)
         health = GaugeMetricFamily("stagecast_component_up", "1 ok, 0.5 degraded, 0 down", labels=["component"])
         for name, h in s.health.items():
             health.add_metric([name], HEALTH_VALUE.get(h.status.value, 0.0))
         yield health
+
+
+def _sink_metrics(s: ShowStatus) -> Iterator[Metric]:
+    """Every output's state, packets and drops; for a network sink also whether it is live, its
+    reconnects and its seconds off air (the current outage, and all of them)."""
+    state = GaugeMetricFamily("stagecast_sink_state", "1 for the state each output is in", labels=["sink", "state"])
+    packets = CounterMetricFamily("stagecast_sink_packets", "Packets an output took", labels=["sink"])
+    dropped = CounterMetricFamily("stagecast_sink_dropped_packets",
+                                  "Packets an output never sent (a stuck sink, a link off air, a full buffer)",
+                                  labels=["sink"])
+    live = GaugeMetricFamily("stagecast_sink_live", "1 while a network output is on air, else 0", labels=["sink"])
+    reconnects = CounterMetricFamily("stagecast_sink_reconnects", "Times a network output came back on air",
+                                     labels=["sink"])
+    outage = GaugeMetricFamily("stagecast_sink_outage_seconds", "Seconds a network output has been off air now "
+                               "(0 while live)", labels=["sink"])
+    off_air = CounterMetricFamily("stagecast_sink_off_air_seconds", "Seconds a network output was off air in all",
+                                  labels=["sink"])
+    for sink in s.sinks:
+        state.add_metric([sink.name, sink.state], 1.0)
+        packets.add_metric([sink.name], sink.packets)
+        dropped.add_metric([sink.name], sink.dropped)
+        if sink.link is None:
+            continue
+        live.add_metric([sink.name], 1.0 if sink.state == "live" else 0.0)
+        reconnects.add_metric([sink.name], sink.reconnects)
+        outage.add_metric([sink.name], sink.off_air_s)
+        off_air.add_metric([sink.name], sink.off_air_total_s)
+    yield from (state, packets, dropped, live, reconnects, outage, off_air)
 
 
 def render_metrics(status: ShowStatus) -> bytes:

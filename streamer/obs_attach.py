@@ -7,8 +7,16 @@ from streamer.bus import Subscription
 from streamer.config import ObsConfig
 from streamer.control import ShowControl
 from streamer.events import CaptionChanged, HealthStatus, PauseChanged
-from streamer.obs import CONNECTED, STOPPED, ObsChanged, ObsController
+from streamer.obs import CONNECTED, CONNECTING, STOPPED, ObsChanged, ObsController
 from streamer.obs_captions import CaptionFollower
+
+
+def obs_health(change: ObsChanged) -> HealthStatus:
+    """Degraded only when something went wrong: a first connect that has not failed yet, and a clean
+    stop, are not faults (the log line "health: obs is degraded" must mean one)."""
+    if change.state in (CONNECTED, STOPPED) or (change.state == CONNECTING and not change.detail):
+        return HealthStatus.OK
+    return HealthStatus.DEGRADED
 
 
 class ObsAttachment:
@@ -22,8 +30,7 @@ class ObsAttachment:
 
     async def start(self, control: ShowControl) -> None:
         def report(change: ObsChanged) -> None:
-            ok = change.state in (CONNECTED, STOPPED)
-            control.report_health("obs", HealthStatus.OK if ok else HealthStatus.DEGRADED, change.detail)
+            control.report_health("obs", obs_health(change), change.detail)
 
         controller = self.controller = ObsController(self.config, publish=report)
         if control.status().paused:

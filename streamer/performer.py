@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator
 
-from engine.brain.base import Brain, HistoryEntry
+from engine.brain.base import Brain, BrainError, HistoryEntry
 from engine.brain.chunking import SentenceChunker
 from engine.brain.tags import split_emotion_tags
 from engine.timeline import Timeline
@@ -29,8 +29,13 @@ from streamer.workers import DaemonExecutor
 log = logging.getLogger("stagecast.performer")
 
 
-class BrainTimeout(RuntimeError):
+class BrainTimeout(BrainError):
     """The brain produced nothing for too long; the turn is dropped."""
+
+
+class BrainFailure(RuntimeError):
+    """The brain failed mid-turn (an expected failure: one log line). What was already scheduled plays
+    on, followed by the cover line, if any."""
 
 
 class VoiceFailure(RuntimeError):
@@ -58,32 +63,51 @@ class Performer:
         turn.started = time.monotonic()
         if turn.emotion is not None:
             self.timeline.add_emotion(turn.emotion, at_frame=at_frame)
-        # aclosing: cancelled mid-sentence (an interrupt while voicing), the brain's stream closes now,
-        # not whenever the garbage collector finds the suspended generator
-        async with contextlib.aclosing(self._sentences(turn, history)) as sentences:
-            async for sentence in sentences:
-                cues, text = split_emotion_tags(sentence)
-                decision = self.moderator.check_output(text)
-                if not decision.accepted:
-                    continue
-                speech = await self._synthesize(decision.text, turn.prompt.language)
-                if speech.samples == 0:
-                    continue
-                planned = sum(s.speech.samples for s in turn.scheduled) + speech.samples
-                if planned > self.max_reply_s * speech.sample_rate:
-                    log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
-                    break
-                if turn.status == TurnStatus.INTERRUPTED:  # its cancel was swallowed (e.g. by a brain library)
-                    return
-                item = self.timeline.schedule(speech, at_frame=at_frame, turn_id=turn.id)
-                for cue in cues:
-                    self.timeline.add_emotion(cue, at_frame=item.start_frame)
-                if not turn.scheduled:
-                    self.speech_latencies.append((time.monotonic() - turn.started) * 1000)
-                turn.scheduled.append(item)
-                turn.set_status(TurnStatus.SPEAKING)
-                turn.speaking.set()
+        try:
+            # aclosing: cancelled mid-sentence (an interrupt while voicing), the brain's stream closes now,
+            # not whenever the garbage collector finds the suspended generator
+            async with contextlib.aclosing(self._sentences(turn, history)) as sentences:
+                async for sentence in sentences:
+                    if not await self._speak(turn, sentence, at_frame):
+                        break
+            if turn.status == TurnStatus.INTERRUPTED:  # its cancel was swallowed (e.g. by a brain library)
+                return
+        except BrainError as exc:  # the sentence on air plays to its end; a line covers the rest
+            self.health.report("brain", HealthStatus.DEGRADED, f"turn {turn.id}: {exc}")
+            cover = getattr(self.brain, "cover_line", None)
+            line = cover(turn.prompt.language) if cover is not None else None
+            if line and turn.status != TurnStatus.INTERRUPTED:
+                count = len(turn.scheduled)
+                await self._speak(turn, line, at_frame)
+                turn.cover = turn.scheduled[-1] if len(turn.scheduled) > count else None
+            turn.composed.set()
+            raise BrainFailure(str(exc)) from exc
         turn.composed.set()
+
+    async def _speak(self, turn: Turn, sentence: str, at_frame: int | None) -> bool:
+        """Moderate, voice and schedule one sentence; False when the turn must stop here."""
+        cues, text = split_emotion_tags(sentence)
+        decision = self.moderator.check_output(text)
+        if not decision.accepted:
+            return True
+        speech = await self._synthesize(decision.text, turn.prompt.language)
+        if speech.samples == 0:
+            return True
+        planned = sum(s.speech.samples for s in turn.scheduled) + speech.samples
+        if planned > self.max_reply_s * speech.sample_rate:
+            log.info("turn %s: reply longer than %.0f s; the rest is not spoken", turn.id, self.max_reply_s)
+            return False
+        if turn.status == TurnStatus.INTERRUPTED:  # its cancel was swallowed (e.g. by a brain library)
+            return False
+        item = self.timeline.schedule(speech, at_frame=at_frame, turn_id=turn.id)
+        for cue in cues:
+            self.timeline.add_emotion(cue, at_frame=item.start_frame)
+        if not turn.scheduled:
+            self.speech_latencies.append((time.monotonic() - turn.started) * 1000)
+        turn.scheduled.append(item)
+        turn.set_status(TurnStatus.SPEAKING)
+        turn.speaking.set()
+        return True
 
     async def _sentences(self, turn: Turn, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         chunker = SentenceChunker(language=turn.prompt.language)
@@ -91,16 +115,18 @@ class Performer:
             for sentence in chunker.feed(turn.prompt.text) + chunker.flush():
                 yield sentence
             return
+        # a brain with its own deadlines (first token scaled by prompt size) may wait longer than the guard
+        guard = max(self.brain_timeout_s, float(getattr(self.brain, "max_wait_s", 0.0)) + 1.0)
         # aclosing: leaving early (interrupt, failure) closes the brain's stream, e.g. its HTTP response
         async with contextlib.aclosing(self.brain.reply(turn.prompt, history)) as stream:
             while True:
                 try:  # a brain that hangs must not hold the show: each piece has a deadline
-                    async with asyncio.timeout(self.brain_timeout_s):  # not wait_for: see _synthesize
+                    async with asyncio.timeout(guard):  # not wait_for: see _synthesize
                         piece = await anext(stream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise BrainTimeout(f"no text from the brain for {self.brain_timeout_s:.0f} s") from None
+                    raise BrainTimeout(f"no text from the brain for {guard:.0f} s") from None
                 for sentence in chunker.feed(piece):
                     yield sentence
         self.health.report("brain", HealthStatus.OK)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.clock import FrameClock
 from engine.events import EmotionCue, SpeechEnded
 from engine.frameloop import FrameLoop, FrameObserver
 from engine.language import detect_language
+from engine.state import EMOTIONS
 from streamer.assembly import EngineParts, build_engine, encoder_settings
 from streamer.config import StagecastConfig
 from streamer.health import HealthBoard
@@ -36,7 +37,7 @@ from streamer.turns import Priority, Turn, prompt_for
 
 
 class ScriptError(ValueError):
-    pass
+    """A script line that cannot be performed; the message starts with `path:line:`."""
 
 
 class ScriptLine(BaseModel):
@@ -51,6 +52,14 @@ class ScriptLine(BaseModel):
     hold: float = Field(2.0, ge=0)
     interrupt: bool = False
 
+    @field_validator("emotion")
+    @classmethod
+    def _known_emotion(cls, value: str | None) -> str | None:
+        # checked here, not when the cue is built mid-render, so the error names the script line
+        if value is not None and value not in EMOTIONS:
+            raise ValueError(f"unknown emotion {value!r}; known: {', '.join(EMOTIONS)}")
+        return value
+
     @model_validator(mode="after")
     def _one_action(self) -> ScriptLine:
         actions = [self.text is not None, self.say is not None, self.interrupt]
@@ -59,16 +68,38 @@ class ScriptLine(BaseModel):
         return self
 
 
-def read_script(path: Path) -> list[ScriptLine]:
+def _describe(exc: ValidationError) -> str:
+    """pydantic's errors as `field: message; ...` (its own str() starts with a line naming only the model)."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def parse_script(text: str, name: str | Path) -> list[ScriptLine]:
+    """Script lines from JSONL text, sorted by time; a bad line raises ScriptError naming `name:line`."""
     lines = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
             lines.append(ScriptLine.model_validate(json.loads(raw)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise ScriptError(f"{path}:{number}: {str(exc).splitlines()[0]}") from None
+        except json.JSONDecodeError as exc:
+            raise ScriptError(f"{name}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except ValidationError as exc:
+            raise ScriptError(f"{name}:{number}: {_describe(exc)}") from None
     return sorted(lines, key=lambda line: line.t)
+
+
+def read_script(path: Path) -> list[ScriptLine]:
+    """The script file at `path`; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_script(text, path)
 
 
 @dataclass

@@ -28,11 +28,11 @@ from streamer.audio_tap import OutputAudioTap
 from streamer.bus import EventBus
 from streamer.chat.intake import ChatIntake
 from streamer.config import StagecastConfig
-from streamer.control import ShowControl, ShowParts
+from streamer.control import ShowControl, ShowParts, SinkView
 from streamer.director import build_director
 from streamer.events import HealthStatus, ShowStopping, SinkChanged
 from streamer.frame_events import FrameEvents
-from streamer.health import HealthBoard
+from streamer.health import HealthBoard, watch_llm
 from streamer.outputs.factory import build_sinks
 from streamer.outputs.hub import OutputHub
 from streamer.outputs.sink import PacketSink
@@ -83,9 +83,20 @@ class _StatusLog(Lifecycle):
         while True:
             await asyncio.sleep(STATUS_EVERY_S)
             s = self.control.status()
-            sinks = ", ".join(f"{k.name} {k.state}" for k in s.sinks)
+            sinks = ", ".join(_sink_line(k) for k in s.sinks)
             log.info("stream %.0f s: %d frames, %d late, queue %d, encoder %.1f ms, sinks: %s", s.stream_s, s.frames,
                      s.late_frames, len(s.queue), s.encoder.ms_median, sinks or "none")
+
+
+def _sink_line(sink: SinkView) -> str:
+    """An output in the periodic log: its state as viewers get it, and for a network link its outage."""
+    line = f"{sink.name} {sink.state}"
+    if sink.link is not None:
+        now = f"{sink.off_air_s:.0f} s off air now, " if sink.state not in ("live", "closed") else ""
+        line += f" ({now}{sink.off_air_total_s:.0f} s in all, {sink.reconnects} reconnects, {sink.dropped} dropped)"
+    elif sink.dropped or sink.restarts:
+        line += f" ({sink.dropped} dropped, {sink.restarts} restarts)"
+    return line
 
 
 class Show:
@@ -96,6 +107,7 @@ class Show:
         self.bus = EventBus()
         self.health = HealthBoard(self.bus.publish)
         self.parts = build_engine(config, with_memory=True)
+        watch_llm(self.parts.brain, self.health)
         self.timebase = self.parts.timebase
         self.timeline = self.parts.timeline
         self.clock = self.parts.clock
@@ -120,6 +132,7 @@ class Show:
             self.hub,
             max_frames=None if duration is None else round(duration * self.timebase.fps),
             observers=[FrameEvents(self.bus, self.timeline, self.tap)],
+            thread_nice=config.show.frame_nice,
         )
         self.attachments: list[Attachment] = list(attachments)
         self.restarts: dict[str, int] = {}
@@ -137,7 +150,8 @@ class Show:
         self.control.attached([a.name for a in self.attachments])
 
     def _sink_health(self, event: SinkChanged) -> None:
-        ok = event.state in ("live", "ok", "closed")
+        # connecting with no error yet is a start, not a fault; an error while connecting is
+        ok = event.state in ("live", "ok", "closed") or (event.state == "connecting" and not event.detail)
         self.health.report(f"sink:{event.name}", HealthStatus.OK if ok else HealthStatus.DEGRADED, event.detail)
 
     def request_stop(self) -> None:

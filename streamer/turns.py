@@ -76,6 +76,7 @@ class Turn:
     created: float = field(default_factory=time.monotonic)
     started: float = 0.0  # monotonic time the performer began it
     scheduled: list[ScheduledSpeech] = field(default_factory=list)
+    cover: ScheduledSpeech | None = None  # the line that covered a failed brain (not part of the reply)
     done: asyncio.Future[Turn] = field(init=False)
     speaking: asyncio.Event = field(default_factory=asyncio.Event)
     composed: asyncio.Event = field(default_factory=asyncio.Event)

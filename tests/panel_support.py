@@ -172,7 +172,8 @@ class ShowRunner:
     and kept as `runner.listener`."""
 
     def __init__(self, db: Path, panel: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                 attachments: Sequence[Any] = (), listen: dict[str, Any] | None = None) -> None:
+                 attachments: Sequence[Any] = (), listen: dict[str, Any] | None = None,
+                 extra_sinks: Sequence[Any] = ()) -> None:
         base = {"video": {"width": 256, "height": 256}, "outputs": {"recording": {"enabled": False}},
                 "director": {"cooldown_s": 0.0}}
         base.update(config or {})
@@ -185,6 +186,7 @@ class ShowRunner:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.show: Show | None = None
         self.attachments = list(attachments)  # attached before the panel (as the listener is)
+        self.extra_sinks = list(extra_sinks)  # packet sinks beside the configured outputs
         self.listener: Any = None
         if listen is not None:
             from streamer.listen.listener import Listener  # needs the listen extra (faster-whisper, Silero)
@@ -236,7 +238,7 @@ class ShowRunner:
             async def aclose(self) -> None:
                 pass
 
-        self.show = Show(self.config)
+        self.show = Show(self.config, extra_sinks=self.extra_sinks)
         sources = [ChatPump(chat_source(cfg, self.show.clock)) for cfg in self.config.chat.sources]
         self.show.attach(*sources, *self.attachments, panel, Ready())
         self.show.control.subscribe(self.recorder, FrameTick, inline=True)

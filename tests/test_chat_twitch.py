@@ -19,7 +19,7 @@ ENV = {"TWITCH_TOKEN": TOKEN, "TWITCH_CLIENT_ID": CLIENT_ID}
 
 def make_source(fake: FakeTwitch, env: dict[str, str] | None = None, **kw: object) -> TwitchEventSubSource:
     cfg = TwitchSourceConfig(type="twitch", broadcaster_id="42", user_id="7", channel="streamer",
-                             eventsub_url=fake.ws_url, helix_url=fake.helix_url,
+                             eventsub_url=fake.ws_url, helix_url=fake.helix_url, oauth_url=fake.oauth_url,
                              backoff=BackoffConfig(initial_s=0.01, max_s=0.05), **kw)
     return TwitchEventSubSource(cfg, env=ENV if env is None else env)
 

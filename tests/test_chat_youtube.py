@@ -195,3 +195,24 @@ def test_pytchat_stalled_and_dead_readers_are_restarted_without_duplicates() -> 
     assert got[2].kind is ChatKind.SUPER_CHAT and (got[2].amount, got[2].currency) == (3.0, "EUR")
     assert source.restarts == 2 and len(made) == 3 and source.duplicates == 2
     assert readers[0].alive is False  # the stalled reader was terminated
+
+
+def test_polling_interval_from_the_api_is_obeyed() -> None:
+    """liveChatMessages.list says how long to wait (`pollingIntervalMillis`): with no floor of our
+    own (`min_poll_s: 0`), successive polls are at least that far apart, measured at the server."""
+    async def body(fake: FakeYouTube) -> tuple[list[float], list[str]]:
+        fake.polling_ms = 400
+        fake.post(text_message("i1", "first"))
+        it = api_source(fake).messages()
+        got = [(await anext(it)).message_id]
+        second = asyncio.ensure_future(anext(it))  # keeps polling (empty pages) until i2 is posted
+        await fake.wait_requests(4)
+        fake.post(text_message("i2", "second"))
+        got.append((await second).message_id)
+        await it.aclose()
+        return list(fake.request_times), got
+
+    times, got = with_fake(body)
+    assert got == ["i1", "i2"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 4 and min(gaps) >= 0.4 - 0.005, gaps  # monotonic clock; asyncio.sleep never wakes early

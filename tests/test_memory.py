@@ -74,8 +74,8 @@ def test_returning_viewers_notes_reach_the_next_prompt():
             return server.requests
 
     requests = asyncio.run(main())
-    assert "astronomy" in requests[0].system_prompt and "kenji is a returning viewer" in requests[0].system_prompt
-    assert "astronomy" not in requests[1].system_prompt  # notes belong to their viewer
+    assert "astronomy" in requests[0].instructions and "kenji is a returning viewer" in requests[0].instructions
+    assert "astronomy" not in requests[1].instructions  # notes belong to their viewer
 
 
 def test_extractive_summary_is_deterministic_and_bounded():

@@ -16,7 +16,7 @@ from engine.language import detect_language
 from engine.lipsync import viseme_track
 from engine.state import VISEMES
 from engine.voice.espeak import EspeakVoice
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, asked_language
 
 pytestmark = pytest.mark.integration
 TB = TimeBase(30, 48000)
@@ -41,7 +41,7 @@ def test_each_language_gets_a_reply_and_speech_in_that_language():
     replies, requests = asyncio.run(main())
     voice = EspeakVoice(sample_rate=TB.sample_rate)
     for (lang, sentences), request in zip(replies.items(), requests, strict=True):
-        assert f"({lang})" in request.system_prompt  # the brain asked for the viewer's language
+        assert asked_language(request.instructions) == lang  # the brain asked for the viewer's language
         assert len(sentences) >= 2
         cues, first = split_emotion_tags(sentences[0])
         assert [c.emotion for c in cues] == ["joy"]

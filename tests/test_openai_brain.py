@@ -48,8 +48,8 @@ def test_streams_pieces_as_the_server_sends_them_and_tags_become_cues():
     assert body["temperature"] == 0.3 and body["max_tokens"] == 64
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
-    assert body["messages"][-1]["content"] == "alex: hello!"
-    assert "Answer in English" in record.system_prompt and "[joy]" in record.system_prompt
+    assert body["messages"][-1]["content"] == "alex: hello!"  # no note: English is the persona's first language
+    assert "Answer in English" in record.instructions and "[joy]" in record.system_prompt
     assert record.authorization is None  # no key configured, none sent
 
     chunker = SentenceChunker(language="en")

@@ -178,10 +178,11 @@ def _link_state(event: object, record: Callable[[str], object]) -> None:
 
 
 def _push_virtual(nginx: Nginx, seconds: int, flash_at: int | None) -> Path:
-    """Push a show in virtual time; the buffer holds it all since encoding outruns the network."""
+    """Push a show in virtual time; the buffer holds it all since encoding outruns the network
+    (``resume="buffered"``: nothing that was encoded before the link came up is dropped)."""
     states: list[str] = []
     sink = RtmpSink(f"rtmp://127.0.0.1:{nginx.port}/live", KEY, buffer_seconds=seconds + 10,
-                    drain_seconds=60, publish=lambda e: _link_state(e, states.append))
+                    drain_seconds=60, publish=lambda e: _link_state(e, states.append), resume="buffered")
     with OutputHub(_settings(), [sink]) as hub:
         for n in range(seconds * FPS):
             hub.submit(n, _frame(n, flash_at), _audio(n, flash_at))
@@ -281,8 +282,8 @@ def test_udp_mpegts_reader_decodes_h264() -> None:
         for n in range(4 * FPS):  # live pacing: UDP has no backpressure, a burst would overflow the reader
             clock.wait_for(n)
             hub.submit(n, _frame(n, None), _audio(n, None))
-        link = hub.links()[sink.name]  # what the panel's status shows for a network output
-        assert link["state"] == "live" and link["packets_sent"] > 0, link
+        st = hub.stats().sinks[sink.name]  # what status, panel and metrics show for a network output
+        assert st.state == "live" and st.link is not None and st.link["packets_sent"] > 0, st
     reader.join(15)
     assert len(decoded) >= 30, len(decoded)
     assert decoded[0] == (W, H, "h264")

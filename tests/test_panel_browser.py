@@ -195,6 +195,13 @@ def test_banned_words_edit_and_ban_show_in_the_panel(panel, runner: ShowRunner):
     assert not blocked.accepted and blocked.rule in BLOCK_RULES
     expect(panel.locator("#blocked")).to_contain_text("test:fruitfan")
     expect(panel.locator("#audit")).to_contain_text("ban")
+    assert runner.chat("Veggie Fan", "hello", user_id="9").accepted  # a typed name: the answer says whom
+    panel.fill("#ban-user", "veggie fan")
+    with panel.expect_response("**/api/ban") as info:
+        panel.click("#ban")
+    assert info.value.status == 200
+    expect(panel.locator("#result")).to_contain_text("matches test:9 (Veggie Fan)")
+    assert runner.chat("Veggie Fan", "hello again", user_id="9").rule in BLOCK_RULES
 
 
 def test_overlays_show_captions_and_emotion_and_keep_tokens_out(browser, panel, runner: ShowRunner,
@@ -230,3 +237,18 @@ def test_overlays_show_captions_and_emotion_and_keep_tokens_out(browser, panel, 
     runner.call(lambda: runner.show.control.interrupt())
     captions.close()
     status.close()
+
+
+def test_hostile_text_in_captions_renders_as_text(browser, panel, runner: ShowRunner, tokens: dict[str, str]):
+    captions = browser.new_page(viewport={"width": 1280, "height": 300})
+    captions.goto(f"{runner.url}/overlays/captions.html#token={tokens['viewer']}")
+    runner.call(lambda: (runner.show.control.clear(), runner.show.control.interrupt()))
+    hostile = 'Look <img src=x onerror="window.__xss=3"> and <b>bold</b> &amp; <script>window.__xss=4</script> end'
+    r = httpx.post(f"{runner.url}/api/say", headers={"Authorization": f"Bearer {tokens['mod']}"},
+                   json={"text": hostile, "language": "en"})
+    assert r.status_code == 200, r.text
+    expect(captions.locator("#captions")).to_contain_text("onerror", timeout=20000)
+    assert captions.evaluate("window.__xss") is None
+    assert captions.locator("#captions img, #captions b, #captions script").count() == 0
+    runner.call(lambda: runner.show.control.interrupt())
+    captions.close()

@@ -26,6 +26,12 @@ class HistoryEntry:
     text: str  # for the character: only what viewers actually heard
 
 
+class BrainError(RuntimeError):
+    """The brain backend failed (HTTP error, malformed stream, unreachable server); says which and why.
+
+    An expected failure: the show logs it as one line, says so in health and goes on."""
+
+
 class Brain(Component, Protocol):
     def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:
         """Stream reply text; `[joy]`-style tags mark emotions and are never spoken."""

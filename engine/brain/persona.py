@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.tags import spoken_name
 from engine.state import EMOTIONS
 
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "Simplified Chinese", "ja": "Japanese"}
+# Spoken when the brain fails mid-reply, after the sentence on air has finished (see Performer).
+COVER_LINES: dict[str, str] = {
+    "en": "[surprise] Oops, my thoughts got tangled, one sec!",
+    "zh": "[surprise] 哎呀，我的思路打结了，稍等一下！",
+    "ja": "[surprise] あれ、考えがこんがらがっちゃった、ちょっと待ってね！",
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Persona:
     catchphrases: tuple[str, ...] = ()
     emotions: tuple[str, ...] = tuple(EMOTIONS)
     max_history: int = 12  # history entries sent with each request (the rest lives in memory summaries)
+    cover_lines: Mapping[str, str] = field(default_factory=lambda: dict(COVER_LINES))
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +92,39 @@ class Persona:
             parts.append("What you remember:\n" + context.strip())
         return "\n\n".join(p for p in parts if p)
 
+    def cover_line(self, language: str) -> str | None:
+        """The short line that covers a failed reply, in the viewer's language (None: say nothing)."""
+        return self.cover_lines.get(language) or self.cover_lines.get(self.reply_language(language)) or None
+
+    def stable_system_prompt(self) -> str:
+        """The part of the instructions that never changes during a show (the start of a cacheable prefix):
+        identity, style, the tag rule. The viewer's language and memory go in `turn_note` instead."""
+        tags = ", ".join(f"[{e}]" for e in self.emotions)
+        names = ", ".join(LANGUAGE_NAMES.get(code, code) for code in self.languages)
+        parts = [
+            self.system_prompt.format(name=self.name).strip(),
+            self.style.strip(),
+            f"You speak {names}. Answer in {LANGUAGE_NAMES.get(self.languages[0], self.languages[0])} unless a "
+            "note asks for another language. Never repeat the notes.",
+            f"To show an emotion, put one of these tags before a sentence: {tags}. "
+            "Use no other bracketed tags, no emoji, no markdown, no stage directions; everything else is read aloud.",
+        ]
+        if self.catchphrases:
+            parts.append("Now and then use one of your catchphrases: " + " / ".join(self.catchphrases))
+        return "\n\n".join(p for p in parts if p)
+
+    def turn_note(self, language: str, context: str = "") -> str:
+        """What changes per turn (sent with the viewer's message, after the cached prefix); empty for a
+        viewer in the persona's first language with nothing remembered (small models read notes aloud)."""
+        lang = self.reply_language(language)
+        lang_name = LANGUAGE_NAMES.get(lang, lang)
+        notes = []
+        if lang != self.languages[0]:
+            notes.append(f"(The viewer wrote in {lang_name}. Answer in {lang_name} only ({lang}).)")
+        if context.strip():
+            notes.append("(What you remember: " + " ".join(context.split()) + ")")
+        return "\n".join(notes)
+
     def build_messages(
         self, prompt: Prompt, history: Iterable[HistoryEntry], context: str = ""
     ) -> list[dict[str, str]]:
@@ -94,6 +135,6 @@ class Persona:
             if entry.role == "character":
                 messages.append({"role": "assistant", "content": entry.text})
             else:
-                messages.append({"role": "user", "content": f"{entry.name}: {entry.text}"})
-        messages.append({"role": "user", "content": f"{prompt.user_name or 'viewer'}: {prompt.text}"})
+                messages.append({"role": "user", "content": f"{spoken_name(entry.name) or 'viewer'}: {entry.text}"})
+        messages.append({"role": "user", "content": f"{spoken_name(prompt.user_name) or 'viewer'}: {prompt.text}"})
         return messages

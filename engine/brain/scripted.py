@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from engine.brain.base import HistoryEntry, Prompt
+from engine.brain.tags import spoken_name
 from engine.lifecycle import Lifecycle
 
 
@@ -100,7 +101,7 @@ class ScriptedBrain(Lifecycle):
                 choices = rule.replies
                 break
         pick = choices[zlib.crc32(text.encode("utf-8")) % len(choices)]
-        user = prompt.user_name or "friend"
+        user = spoken_name(prompt.user_name) or "friend"  # never a tag, never a 200-character recital
         return pick.format(user=user, name=self.name)
 
     async def reply(self, prompt: Prompt, history: list[HistoryEntry]) -> AsyncGenerator[str, None]:

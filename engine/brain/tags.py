@@ -1,4 +1,7 @@
-"""Emotion tags in brain output: `[joy]` or `[joy:0.6]` become cues and are removed from speech."""
+"""Emotion tags in brain output: `[joy]` or `[joy:0.6]` become cues and are removed from speech.
+
+Tags are the brain's own: a viewer's name or words put into a reply must never carry one, so names go
+through :func:`spoken_name` (no brackets, capped) before any brain sees them."""
 
 from __future__ import annotations
 
@@ -20,3 +23,19 @@ def split_emotion_tags(text: str, hold_s: float = 2.5) -> tuple[list[EmotionCue]
             cues.append(EmotionCue(name, intensity, hold_s))
     clean = _TAG.sub("", text)
     return cues, re.sub(r"\s{2,}", " ", clean).strip()
+
+
+SPOKEN_NAME_CHARS = 24  # the most of a viewer's name read aloud (Twitch names are at most 25)
+SPOKEN_NAME_WORDS = 3
+_BRACKETS = re.compile(r"[\[\]{}<>]+")
+
+
+def spoken_name(name: str, max_chars: int = SPOKEN_NAME_CHARS, max_words: int = SPOKEN_NAME_WORDS) -> str:
+    """A viewer's name as the character may say it: no brackets (so no emotion tag, whatever the name),
+    at most `max_words` words and `max_chars` characters, cut at a word boundary where there is one."""
+    words = _BRACKETS.sub(" ", name).split()[:max_words]
+    text = " ".join(words)
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        text = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return text.strip()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
-from streamer.events import ChatMessage
+from streamer.events import ChatMessage, HealthStatus
+
+PartHealth = Callable[[str, HealthStatus, str], None]  # (part, status, detail), e.g. ("token", OK, "expires in 3h")
 
 
 class ChatSource(Protocol):
@@ -22,3 +24,11 @@ class ChatReplier(Protocol):
     def replies_enabled(self) -> bool: ...
 
     async def send_reply(self, text: str, reply_to: ChatMessage | None = None) -> bool: ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A source with parts of its own to report (Twitch/YouTube: the OAuth token and its expiry);
+    the pump sets `on_health` before `messages()` starts."""
+
+    on_health: PartHealth | None

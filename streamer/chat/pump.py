@@ -11,7 +11,7 @@ from typing import Any
 from engine.lifecycle import cancel_and_wait
 from streamer.backoff import Backoff
 from streamer.bus import Subscription
-from streamer.chat.base import ChatReplier, ChatSource
+from streamer.chat.base import ChatReplier, ChatSource, ReportsHealth
 from streamer.chat.twitch import TwitchAuthError
 from streamer.chat.util import RecentIds
 from streamer.chat.youtube import YouTubeError
@@ -36,6 +36,9 @@ class ChatPump:
         self._submitted = RecentIds(1000)  # ids of this source's messages, so replies go back only here
 
     async def start(self, control: ShowControl) -> None:
+        if isinstance(self.source, ReportsHealth):  # e.g. "chat:twitch:x:token" -> "twitch token expires in 3h"
+            self.source.on_health = lambda part, status, detail: control.report_health(
+                f"{self.name}:{part}", status, detail)
         self._spawn(self._run(control), self.name)
         if isinstance(self.source, ChatReplier) and self.source.replies_enabled:
             self._replies = control.subscribe(self._on_turn, TurnChanged)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.clock import StreamClock
 from engine.language import detect_language
+from engine.logtext import untrusted
 from streamer.events import ChatMessage
 
 log = logging.getLogger("stagecast.chat.replay")
@@ -50,7 +51,7 @@ def read_replay(path: Path) -> list[TimedMessage]:
                 reason = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else "; ".join(
                     f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
                 )
-                log.warning("%s:%d: skipped broken replay line: %s", path, number, reason)
+                log.warning("%s:%d: skipped broken replay line: %s", path, number, untrusted(reason))
                 continue
             message = ChatMessage(
                 platform="replay",

@@ -12,6 +12,10 @@ connect -> `session_welcome` (session id, keepalive timeout) -> create subscript
 `session_reconnect` carries a URL: connect there, wait for its welcome, drain the old socket until
 Twitch closes it (subscriptions move over by themselves). Any other loss: reconnect with backoff
 and subscribe again. Twitch delivers at least once, so notifications are de-duplicated by id.
+
+The user token expires after a few hours, and a reconnect must create the subscriptions again with
+a valid one: the token is validated at start-up and refreshed before it expires and after any 401
+(streamer.chat.oauth), so a network drop late in the show does not end Twitch chat.
 """
 
 from __future__ import annotations
@@ -29,7 +33,11 @@ from typing import Any
 import aiohttp
 
 from engine.language import detect_language
+from engine.lifecycle import cancel_and_wait
+from engine.logtext import untrusted
 from streamer.backoff import Backoff
+from streamer.chat.base import PartHealth
+from streamer.chat.oauth import OAuthRefused, OAuthUnavailable, RefreshingToken
 from streamer.chat.util import DropOldestQueue, RecentIds, as_array, as_object, safe_str, words_text
 from streamer.config import TwitchSourceConfig
 from streamer.events import ChatKind, ChatMessage, Fragment
@@ -154,19 +162,84 @@ class TwitchEventSubSource:
         self.connects = 0  # sockets that got a welcome
         self.malformed = 0
         self.connected = asyncio.Event()  # set while a subscribed session is up
+        self.token: RefreshingToken | None = None  # made from the environment when messages() starts
+        self.on_health: PartHealth | None = None  # set by the pump: the token's expiry goes to health
 
     @property
     def duplicates(self) -> int:
         return self._seen.duplicates
 
+    def _make_token(self) -> RefreshingToken:
+        """The user token from the environment (and token file); fails fast when nothing usable is set.
+        A restart keeps the token it had: the environment's refresh token may have been rotated away."""
+        if self.token is not None:
+            return self.token
+        c, env = self.config, self._env
+        client_id = env.get(c.client_id_env, "")
+        refresh, secret = env.get(c.refresh_token_env, ""), env.get(c.client_secret_env, "")
+        hint = f"set {c.refresh_token_env} and {c.client_secret_env} to refresh it automatically"
+        try:
+            token = RefreshingToken(label="twitch", token_url=f"{c.oauth_url}/token",
+                                    validate_url=f"{c.oauth_url}/validate", client_id=client_id,
+                                    access_token=env.get(c.token_env, ""), refresh_token=refresh,
+                                    client_secret=secret, token_file=c.token_file, hint=hint)
+        except OAuthRefused as exc:
+            raise TwitchAuthError(str(exc)) from None
+        if not client_id or not (token.access_token or token.can_refresh):
+            raise TwitchAuthError(f"set the environment variables {c.token_env} (or {c.refresh_token_env} and "
+                                  f"{c.client_secret_env}) and {c.client_id_env}")
+        if self.on_health is not None:
+            report = self.on_health
+            token.on_health = lambda status, detail: report("token", status, detail)
+        return token
+
     def _headers(self) -> dict[str, str]:
-        token = self._env.get(self.config.token_env, "")
-        client_id = self._env.get(self.config.client_id_env, "")
-        if not token or not client_id:
-            raise TwitchAuthError(
-                f"set the environment variables {self.config.token_env} and {self.config.client_id_env}"
-            )
-        return {"Authorization": f"Bearer {token}", "Client-Id": client_id}
+        assert self.token is not None
+        return {"Authorization": f"Bearer {self.token.access_token}", "Client-Id": self.token.client_id}
+
+    async def _start_token(self, token: RefreshingToken) -> None:
+        """Validate (refreshing an expired token) and check it belongs to the configured user."""
+        assert self._http is not None
+        try:
+            await token.start(self._http)
+        except OAuthRefused as exc:
+            raise TwitchAuthError(str(exc)) from None
+        ident = token.identity
+        if not ident:
+            return
+        if ident.get("client_id") and ident["client_id"] != token.client_id:
+            raise TwitchAuthError(f"the token was issued to another client id than {self.config.client_id_env}")
+        user = safe_str(ident.get("user_id"), 100)
+        if user and user != self.config.user_id:
+            raise TwitchAuthError(f"the token belongs to user {user} ({safe_str(ident.get('login'), 100)}), "
+                                  f"but user_id is {self.config.user_id}: reading chat needs the token's own user")
+        scopes = ident.get("scopes")
+        if isinstance(scopes, list) and "user:read:chat" not in scopes:
+            log.warning("%s: the token lacks the user:read:chat scope; Twitch will refuse chat", self.name)
+
+    async def _refresh_after_401(self, used: str) -> None:
+        """A Helix call answered 401 with `used`: refresh (once, shared by racing callers)."""
+        assert self.token is not None and self._http is not None
+        try:
+            await self.token.refresh(self._http, stale=used, rejected=True)
+        except OAuthRefused as exc:
+            raise TwitchAuthError(str(exc)) from None
+        except OAuthUnavailable as exc:
+            raise _Lost(f"token refresh failed: {exc}") from None
+
+    async def _helix_post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        """POST to Helix; a 401 refreshes the token and tries once more. Returns (status, body text)."""
+        assert self._http is not None and self.token is not None
+        for attempt in range(2):
+            used = self.token.access_token
+            async with self._http.post(f"{self.config.helix_url}{path}", json=body,
+                                       headers=self._headers()) as resp:
+                status, text = resp.status, await resp.text()
+            if status != 401 or attempt == 1 or not (self.token.can_refresh or used != self.token.access_token):
+                break
+            log.info("%s: Helix answered 401; refreshing the token", self.name)
+            await self._refresh_after_401(used)
+        return status, text
 
     def _subscriptions(self) -> list[tuple[str, dict[str, str], bool]]:
         """(type, condition, required): chat is required; the events need scopes a token may lack."""
@@ -181,13 +254,16 @@ class TwitchEventSubSource:
         return subs
 
     async def messages(self) -> AsyncIterator[ChatMessage]:
-        headers = self._headers()  # fail fast, before any connection, when the token is missing
-        del headers
+        token = self._make_token()  # fail fast, before any connection, when the token is missing
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            self._http = http
-            runner = asyncio.create_task(self._run(), name=f"{self.name}:socket")
+            self._http, self.token = http, token
+            tasks: list[asyncio.Task[None]] = []
             get: asyncio.Future[ChatMessage] | None = None
             try:
+                await self._start_token(token)
+                tasks.append(asyncio.create_task(token.maintain(http), name=f"{self.name}:token"))
+                runner = asyncio.create_task(self._run(), name=f"{self.name}:socket")
+                tasks.append(runner)
                 while True:
                     ready = self._queue.get_nowait()
                     if ready is not None:  # fast path under load: no task per message
@@ -204,15 +280,9 @@ class TwitchEventSubSource:
             finally:
                 if get is not None:
                     get.cancel()
-                runner.cancel()
-                try:
-                    await runner
-                except asyncio.CancelledError:
-                    if (me := asyncio.current_task()) is not None and me.cancelling():
-                        raise
-                except Exception:  # already reported via runner.result() or logged there
-                    pass
                 self._http = None
+                await cancel_and_wait(*tasks)  # their errors were re-raised above or logged there
+                await token.flush()
 
     async def _run(self) -> None:
         backoff = Backoff.from_config(self.config.backoff)
@@ -263,22 +333,20 @@ class TwitchEventSubSource:
             raise
 
     async def _subscribe(self, session_id: str) -> None:
-        assert self._http is not None
-        headers = self._headers()
+        assert self.token is not None
         for sub_type, condition, required in self._subscriptions():
             body = {"type": sub_type, "version": "1", "condition": condition,
                     "transport": {"method": "websocket", "session_id": session_id}}
-            async with self._http.post(f"{self.config.helix_url}/eventsub/subscriptions", json=body,
-                                       headers=headers) as resp:
-                if resp.status in (202, 409):  # created, or it already exists for this session
-                    continue
-                detail = (await resp.text())[:200]
-                if resp.status == 401:
-                    raise TwitchAuthError(f"Helix answered 401 creating {sub_type}: {detail}")
-                if required or resp.status >= 500 or resp.status == 429:
-                    raise _Lost(f"Helix answered {resp.status} creating {sub_type}: {detail}")
-                log.warning("%s: cannot subscribe to %s (HTTP %d: %s); going on without it", self.name,
-                            sub_type, resp.status, detail)
+            status, text = await self._helix_post("/eventsub/subscriptions", body)
+            if status in (202, 409):  # created, or it already exists for this session
+                continue
+            detail = self.token.scrub(text[:200])
+            if status == 401:  # still 401 with a fresh token, or no way to refresh
+                raise TwitchAuthError(f"Helix answered 401 creating {sub_type}: {detail}")
+            if required or status >= 500 or status == 429:
+                raise _Lost(f"Helix answered {status} creating {sub_type}: {detail}")
+            log.warning("%s: cannot subscribe to %s (HTTP %d: %s); going on without it", self.name,
+                        sub_type, status, detail)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, silence_s: float) -> None:
         """Handle frames until the socket is lost; follows session_reconnect to the new socket."""
@@ -307,8 +375,8 @@ class TwitchEventSubSource:
                 ws, silence_s = new_ws, new_silence_s
             elif kind == "revocation":
                 sub = as_object(payload.get("subscription"))
-                log.warning("%s: Twitch revoked %s (%s)", self.name, safe_str(sub.get("type"), 100),
-                            safe_str(sub.get("status"), 100))
+                log.warning("%s: Twitch revoked %s (%s)", self.name, untrusted(safe_str(sub.get("type"), 100)),
+                            untrusted(safe_str(sub.get("status"), 100)))
             # session_keepalive: receiving it already reset the timeout
 
     async def _drain(self, old: aiohttp.ClientWebSocketResponse, silence_s: float) -> None:
@@ -373,16 +441,16 @@ class TwitchEventSubSource:
         if reply_to is not None and reply_to.platform == "twitch" and reply_to.kind is ChatKind.CHAT:
             body["reply_parent_message_id"] = reply_to.message_id
         try:
-            async with self._http.post(f"{self.config.helix_url}/chat/messages", json=body,
-                                       headers=self._headers()) as resp:
-                data = await resp.json(content_type=None) if resp.status == 200 else None
+            status, text = await self._helix_post("/chat/messages", body)
+            data = json.loads(text) if status == 200 else None
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError, TwitchAuthError, _Lost) as exc:
             log.warning("%s: reply not sent (%s)", self.name, type(exc).__name__)
             return False
         items = data.get("data") if isinstance(data, dict) else None
         sent = bool(items and isinstance(items[0], dict) and items[0].get("is_sent"))
         if not sent:
-            log.warning("%s: Twitch did not post the reply (%s)", self.name, str(items)[:200] if items else "no data")
+            log.warning("%s: Twitch did not post the reply (%s)", self.name,
+                        untrusted(items, 200) if items else "no data")
         return sent

@@ -6,7 +6,9 @@ than `min_poll_s`). 403 rateLimitExceeded/quotaExceeded, 429, 5xx, network error
 bodies are retried with backoff *on the same page token*, so nothing is skipped; what a retry sees
 twice is dropped by message id. Stops when the chat ends (`offlineAt`, `chatEndedEvent`,
 `liveChatEnded`). Needs an API key or an OAuth token from the environment; neither is ever logged
-(the key travels in the query string, so errors are reported by type, never by URL).
+(the key travels in the query string, so errors are reported by type, never by URL). A Google
+OAuth token lives an hour: with a refresh token and the OAuth client's id and secret it is
+refreshed at start-up, shortly before each expiry, and after a 401 (streamer.chat.oauth).
 
 `pytchat` (optional extra `youtube`): reads the public chat without an API quota. pytchat is
 synchronous, so it runs in its own thread; a read that takes longer than `stall_timeout_s`, or a
@@ -19,15 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from engine.language import detect_language
+from engine.lifecycle import cancel_and_wait
+from engine.logtext import untrusted
 from streamer.backoff import Backoff
+from streamer.chat.base import PartHealth
+from streamer.chat.oauth import OAuthRefused, OAuthUnavailable, RefreshingToken
 from streamer.chat.util import RecentIds, as_object, safe_str
 from streamer.config import YouTubeSourceConfig
 from streamer.events import ChatKind, ChatMessage
@@ -123,21 +130,63 @@ class YouTubeApiSource:
         self._seen = RecentIds()
         self.retries = 0
         self.malformed = 0
+        self.token: RefreshingToken | None = None  # the OAuth token, made when messages() starts
+        self.on_health: PartHealth | None = None  # set by the pump: the token's expiry goes to health
 
     @property
     def duplicates(self) -> int:
         return self._seen.duplicates
 
+    def _make_token(self) -> RefreshingToken | None:
+        """None for an API key; else the OAuth token (refreshable when the refresh variables are set).
+        A restart keeps the token it had (refreshed since the environment was read)."""
+        if self.token is not None:
+            return self.token
+        c, env = self.config, self._env
+        if env.get(c.api_key_env, ""):
+            return None
+        hint = (f"set {c.refresh_token_env}, {c.client_id_env} and {c.client_secret_env} "
+                "to refresh it automatically")
+        try:
+            token = RefreshingToken(label="youtube", token_url=c.token_url, client_id=env.get(c.client_id_env, ""),
+                                    access_token=env.get(c.oauth_token_env, ""),
+                                    refresh_token=env.get(c.refresh_token_env, ""),
+                                    client_secret=env.get(c.client_secret_env, ""), token_file=c.token_file,
+                                    hint=hint)
+        except OAuthRefused as exc:
+            raise YouTubeError(str(exc)) from None
+        if not (token.access_token or token.can_refresh):
+            raise YouTubeError(f"set {c.api_key_env} (API key) or {c.oauth_token_env} (OAuth token), or "
+                               f"{c.refresh_token_env}, {c.client_id_env} and {c.client_secret_env}")
+        if self.on_health is not None:
+            report = self.on_health
+            token.on_health = lambda status, detail: report("token", status, detail)
+        return token
+
     def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
         """(query params, headers): an API key in the query, or an OAuth bearer token."""
-        if key := self._env.get(self.config.api_key_env, ""):
-            return {"key": key}, {}
-        if token := self._env.get(self.config.oauth_token_env, ""):
-            return {}, {"Authorization": f"Bearer {token}"}
-        raise YouTubeError(f"set {self.config.api_key_env} (API key) or {self.config.oauth_token_env} (OAuth token)")
+        if self.token is not None:
+            return {}, {"Authorization": f"Bearer {self.token.access_token}"}
+        return {"key": self._env.get(self.config.api_key_env, "")}, {}
 
     async def _get(self, http: aiohttp.ClientSession, path: str, params: dict[str, str]) -> tuple[int, Any, str]:
-        """(status, parsed body or None, error reason)."""
+        """(status, parsed body or None, error reason); a 401 on a refreshable token refreshes it and
+        asks once more."""
+        used = self.token.access_token if self.token is not None else ""
+        status, body, reason = await self._get_once(http, path, params)
+        if status == 401 and self.token is not None and (self.token.can_refresh or used != self.token.access_token):
+            log.info("%s: the API answered 401; refreshing the token", self.name)
+            try:
+                await self.token.refresh(http, stale=used, rejected=True)
+            except OAuthRefused as exc:
+                raise YouTubeError(str(exc)) from None
+            except OAuthUnavailable as exc:
+                return 0, None, f"token refresh failed: {exc}"
+            status, body, reason = await self._get_once(http, path, params)
+        return status, body, reason
+
+    async def _get_once(self, http: aiohttp.ClientSession, path: str,
+                        params: dict[str, str]) -> tuple[int, Any, str]:
         query, headers = self._auth()
         async with http.get(f"{self.config.api_url}/{path}", params={**params, **query}, headers=headers) as resp:
             raw = await resp.read()
@@ -165,53 +214,72 @@ class YouTubeApiSource:
         return chat_id
 
     async def messages(self) -> AsyncIterator[ChatMessage]:
-        self._auth()  # fail fast without credentials
-        backoff = Backoff.from_config(self.config.backoff)
+        self.token = token = self._make_token()  # fail fast without credentials
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            chat_id = await self._chat_id(http)
-            page: str | None = None
-            while True:
-                params = {"liveChatId": chat_id, "part": "id,snippet,authorDetails",
-                          "maxResults": str(self.config.max_results)}
-                if page:
-                    params["pageToken"] = page
+            keeper: asyncio.Task[None] | None = None
+            if token is not None:
                 try:
-                    status, body, reason = await self._get(http, "liveChat/messages", params)
-                except asyncio.CancelledError:
-                    raise
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    status, body, reason = 0, None, type(exc).__name__
-                if status == 200 and isinstance(body, dict) and isinstance(body.get("items", []), list):
-                    ended = False
-                    for item in body.get("items", []):
-                        if isinstance(item, dict) and safe_str(as_object(item.get("snippet")).get("type"),
-                                                               64) == "chatEndedEvent":
-                            ended = True
-                        msg = self._normalize(item, chat_id)
-                        if msg is not None:
-                            yield msg
-                    if isinstance(body.get("nextPageToken"), str) and body["nextPageToken"]:
-                        page = body["nextPageToken"]
-                    if ended or body.get("offlineAt"):
-                        log.info("%s: the live chat ended", self.name)
-                        return
-                    backoff.reset()
-                    interval = body.get("pollingIntervalMillis")
-                    wait = interval / 1000 if isinstance(interval, int | float) and interval > 0 else 0.0
-                    await self._sleep(min(max(wait, self.config.min_poll_s), 60.0))
-                    continue
-                if reason in _ENDED_REASONS:
-                    log.info("%s: the live chat ended (%s)", self.name, reason)
+                    await token.start(http)  # a refreshable token is refreshed now: its expiry becomes known
+                except OAuthRefused as exc:
+                    raise YouTubeError(str(exc)) from None
+                keeper = asyncio.create_task(token.maintain(http), name=f"{self.name}:token")
+            try:
+                async with aclosing(self._poll(http)) as polled:
+                    async for msg in polled:
+                        yield msg
+            finally:
+                if keeper is not None:
+                    await cancel_and_wait(keeper)
+                if token is not None:
+                    await token.flush()
+
+    async def _poll(self, http: aiohttp.ClientSession) -> AsyncGenerator[ChatMessage, None]:
+        backoff = Backoff.from_config(self.config.backoff)
+        chat_id = await self._chat_id(http)
+        page: str | None = None
+        while True:
+            params = {"liveChatId": chat_id, "part": "id,snippet,authorDetails",
+                      "maxResults": str(self.config.max_results)}
+            if page:
+                params["pageToken"] = page
+            try:
+                status, body, reason = await self._get(http, "liveChat/messages", params)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                status, body, reason = 0, None, type(exc).__name__
+            if status == 200 and isinstance(body, dict) and isinstance(body.get("items", []), list):
+                ended = False
+                for item in body.get("items", []):
+                    if isinstance(item, dict) and safe_str(as_object(item.get("snippet")).get("type"),
+                                                           64) == "chatEndedEvent":
+                        ended = True
+                    msg = self._normalize(item, chat_id)
+                    if msg is not None:
+                        yield msg
+                if isinstance(body.get("nextPageToken"), str) and body["nextPageToken"]:
+                    page = body["nextPageToken"]
+                if ended or body.get("offlineAt"):
+                    log.info("%s: the live chat ended", self.name)
                     return
-                if status in (401, 404) or (status in (400, 403) and reason not in _RETRY_REASONS):
-                    raise YouTubeError(f"{self.name}: HTTP {status} {reason or 'error'}; not retrying")
-                self.retries += 1
-                if status == 200:
-                    self.malformed += 1
-                delay = backoff.next_delay()
-                log.warning("%s: poll failed (%s %s); retrying the same page in %.1f s", self.name, status or "network",
-                            reason, delay)
-                await self._sleep(delay)
+                backoff.reset()
+                interval = body.get("pollingIntervalMillis")
+                wait = interval / 1000 if isinstance(interval, int | float) and interval > 0 else 0.0
+                await self._sleep(min(max(wait, self.config.min_poll_s), 60.0))
+                continue
+            if reason in _ENDED_REASONS:
+                log.info("%s: the live chat ended (%s)", self.name, untrusted(reason))
+                return
+            if status in (401, 404) or (status in (400, 403) and reason not in _RETRY_REASONS):
+                hint = f" ({self.token.hint})" if status == 401 and self.token and not self.token.can_refresh else ""
+                raise YouTubeError(f"{self.name}: HTTP {status} {reason or 'error'}; not retrying{hint}")
+            self.retries += 1
+            if status == 200:
+                self.malformed += 1
+            delay = backoff.next_delay()
+            log.warning("%s: poll failed (%s %s); retrying the same page in %.1f s", self.name, status or "network",
+                        untrusted(reason), delay)
+            await self._sleep(delay)
 
     def _normalize(self, item: object, chat_id: str) -> ChatMessage | None:
         try:

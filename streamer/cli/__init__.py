@@ -11,6 +11,7 @@ import sys
 # (seconds per frame when another process holds a core); set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from engine.logtext import OneLineFormatter
 from streamer.cli import check, export, prepare, render, run, station, tokens
 from streamer.config import ConfigError
 
@@ -26,10 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()  # every message on one line, however hostile what it quotes
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -20,6 +20,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         mark = "yes" if status.usable else "no "
         print(f"  [{mark}] {status.name:34s} {status.detail}")
     print(compiled_status(config))
+    if config.character.brain == "openai":
+        from streamer.cli.llm_check import run_llm_check
+
+        result = run_llm_check(config.character.openai, chat=args.chat)
+        print("\n".join(result.lines))
+        if not result.ok:
+            return 1
     return 0
 
 
@@ -27,4 +34,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the `check` subcommand to the `stagecast` parser."""
     check = subparsers.add_parser("check", help="validate a config and list usable backends")
     check.add_argument("-c", "--config", type=Path, default=None)
+    check.add_argument("--chat", action="store_true",
+                       help="openai brain: also send two 1-token chat requests (does the persona reach the model?)")
     check.set_defaults(func=cmd_check)

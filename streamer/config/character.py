@@ -25,6 +25,24 @@ class OpenAIBrainConfig(ConfigModel):
     timeout_s: float = Field(60, gt=0)
     connect_timeout_s: float = Field(5, gt=0)
     read_timeout_s: float = Field(20, gt=0)
+    system_mode: Literal["system", "fold"] = Field(
+        "system", description="how the persona reaches the model: a system message, or folded into the first user "
+        "message for servers/chat formats that drop system messages (llama-cpp-python --chat_format gemma; "
+        "`stagecast check --chat` tells)")
+    history_tokens: int = Field(900, ge=50, description="token budget for recent turns; over it the oldest half "
+                                "moves into a pinned summary (the prompt's start stays the same between steps)")
+    summary_tokens: int = Field(200, ge=0, description="token budget for the pinned summary of older turns")
+    first_token_s: float = Field(8, gt=0, description="first-token deadline, plus first_token_per_1k_s per 1000 new "
+                                 "prompt tokens (reading the prompt), at most max_first_token_s")
+    first_token_per_1k_s: float = Field(30, ge=0)
+    max_first_token_s: float = Field(45, gt=0)
+    between_tokens_s: float | None = Field(None, gt=0, description="deadline between tokens (default read_timeout_s)")
+    idle_wait_s: float = Field(8, ge=0, description="wait this long for an abandoned reply to leave a single-slot "
+                               "server before the next request; then the scripted brain answers that turn")
+    fallback: bool = Field(True, description="answer with the scripted brain while the LLM server fails")
+    degrade_after: int = Field(2, ge=1, description="failed replies in a row before the scripted brain takes over "
+                               "(a server that does not answer at all switches at once)")
+    recheck_s: float = Field(2, gt=0, description="while degraded, ask the server this often whether it is back")
 
 
 class LlamaBrainConfig(ConfigModel):

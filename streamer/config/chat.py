@@ -40,10 +40,15 @@ class TwitchSourceConfig(ConfigModel):
     broadcaster_id: str = Field(min_length=1, description="numeric user id of the channel to read")
     user_id: str = Field(min_length=1, description="numeric user id the token belongs to (reads and replies as)")
     channel: str = Field("", description="channel login, only for display")
-    token_env: str = "TWITCH_TOKEN"
+    token_env: str = Field("TWITCH_TOKEN", description="user access token (optional when it can be refreshed)")
     client_id_env: str = "TWITCH_CLIENT_ID"
+    refresh_token_env: str = Field("TWITCH_REFRESH_TOKEN", description="refresh token: the token renews itself")
+    client_secret_env: str = Field("TWITCH_CLIENT_SECRET", description="the app's client secret, needed to refresh")
+    token_file: Path | None = Field(None, description="JSON file keeping the newest token pair (written 0600); "
+                                    "read at start-up, rewritten after each refresh")
     eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
     helix_url: str = "https://api.twitch.tv/helix"
+    oauth_url: str = Field("https://id.twitch.tv/oauth2", description="Twitch's OAuth server (token, validate)")
     keepalive_timeout_s: int = Field(30, ge=10, le=600)
     cheers: bool = Field(False, description="also subscribe to channel.cheer (bits arrive with chat messages anyway)")
     subscriptions: bool = True
@@ -59,8 +64,14 @@ class YouTubeSourceConfig(ConfigModel):
     live_chat_id: str = Field("", description="api backend: the chat to read (or give video_id)")
     video_id: str = Field("", description="pytchat backend, or api backend to look up the live chat id")
     api_key_env: str = "YOUTUBE_API_KEY"
-    oauth_token_env: str = "YOUTUBE_OAUTH_TOKEN"
+    oauth_token_env: str = Field("YOUTUBE_OAUTH_TOKEN", description="OAuth access token (optional when it can "
+                                 "be refreshed)")
+    refresh_token_env: str = Field("YOUTUBE_REFRESH_TOKEN", description="OAuth refresh token: the token renews itself")
+    client_id_env: str = Field("YOUTUBE_CLIENT_ID", description="the OAuth client's id, needed to refresh")
+    client_secret_env: str = Field("YOUTUBE_CLIENT_SECRET", description="the OAuth client's secret, needed to refresh")
+    token_file: Path | None = Field(None, description="JSON file keeping the newest token (written 0600)")
     api_url: str = "https://www.googleapis.com/youtube/v3"
+    token_url: str = Field("https://oauth2.googleapis.com/token", description="Google's OAuth token endpoint")
     max_results: int = Field(500, ge=200, le=2000)
     min_poll_s: float = Field(1.0, ge=0, description="never poll faster than this, whatever the API says")
     stall_timeout_s: float = Field(30.0, gt=0, description="pytchat: a read that takes longer is a stalled reader")
@@ -95,7 +106,8 @@ class ModerationRulesConfig(ConfigModel):
 
     max_length: int = Field(300, ge=1, le=10000, description="longer messages are cut to this")
     reject_length: int | None = Field(None, ge=1, description="raw messages longer than this are rejected outright")
-    banned_words: list[str] = Field(default_factory=list)
+    banned_words: list[str] = Field(default_factory=list, description=(
+        "whole words, disguises and endings included; a '*' at an end also matches inside longer words"))
     block_links: bool = True
     allowed_domains: list[str] = Field(default_factory=list, description="links to these (and subdomains) pass")
     max_char_run: int = Field(12, ge=3, description="the same character more times in a row is spam")

@@ -91,6 +91,9 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
     for src in config.chat.sources:
         if isinstance(src, ReplaySourceConfig) and not src.path.is_absolute():
             src.path = (base_dir / src.path).resolve()
+        token_file = getattr(src, "token_file", None)  # twitch / youtube: relative to the config file
+        if token_file is not None and not token_file.is_absolute():
+            src.token_file = (base_dir / token_file).resolve()  # type: ignore[union-attr]
     ch = config.character
     for holder, attr in ((ch, "persona"), (ch, "sprites"), (ch.llama, "model_path"), (ch.piper, "model_path"),
                          (ch.piper, "config_path"), (ch.coqui, "model_dir"), (ch.coqui, "speaker_wav")):

@@ -35,6 +35,9 @@ class RtmpConfig(ConfigModel):
     url: str = Field(pattern=r"^rtmps?://", description="ingest URL without the stream key")
     stream_key_env: str | None = Field("STAGECAST_STREAM_KEY", description="env var holding the stream key")
     buffer_seconds: float = Field(10.0, gt=0)
+    resume: Literal["live", "buffered"] = Field(
+        "live", description="after an outage: 'live' starts again at the live edge; 'buffered' first sends "
+                            "up to buffer_seconds of what the outage held back (viewers stay that far behind)")
 
 
 class UdpConfig(ConfigModel):

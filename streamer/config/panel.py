@@ -30,6 +30,10 @@ class PanelConfig(ConfigModel):
     preview_width: int = Field(320, ge=32, le=1920)
     preview_quality: int = Field(70, ge=10, le=95)
     status_hz: float = Field(2.0, gt=0, le=10)
+    allowed_hosts: list[str] = Field(default_factory=list, description="host names besides localhost and IP "
+                                     "addresses that the Host header may carry (DNS rebinding guard)")
+    max_connections: int = Field(100, ge=1, le=10_000, description="open connections at once; more are closed")
+    read_timeout_s: float = Field(10.0, gt=0, le=300, description="time a connection has to send a whole request")
     config_path: Path | None = Field(None, description="YAML file that `reload` re-reads (admin)")
 
     @model_validator(mode="after")

@@ -23,3 +23,6 @@ class ShowConfig(ConfigModel):
     mode: Literal["live", "virtual"] = "live"
     seed: int = 7
     duration_s: float | None = Field(None, gt=0, description="stop after this much stream time")
+    frame_nice: int | None = Field(None, ge=-20, le=19, description="OS priority (nice) of the frame-loop thread, "
+                                   "e.g. -5 when a local LLM shares the CPU (needs CAP_SYS_NICE; else start the "
+                                   "LLM server with `nice -n 10`); None leaves it")

@@ -24,6 +24,7 @@ from engine.lifecycle import cancel_and_wait
 from engine.listen.asr import Utterance, WhisperRecognizer
 from engine.listen.vad import Level, Pause, SileroVad, SpeechEnd, SpeechStart, VadSegmenter
 from engine.listening import ListenCue
+from engine.logtext import untrusted
 from streamer.config import ListenConfig
 from streamer.control import ShowControl
 from streamer.events import BargeIn, HealthStatus, Heard, ListeningChanged
@@ -248,7 +249,8 @@ class Listener:
                 result = control.interrupt()
                 self.barge_ins += 1
                 latency = (channel.samples - channel.onset) * 1000 / RATE
-                log.info("%s: barge-in %.0f ms after speech onset; heard %s", channel.name, latency, result.heard)
+                log.info("%s: barge-in %.0f ms after speech onset; heard %s", channel.name, latency,
+                         untrusted(" / ".join(result.heard)))
                 control.publish(BargeIn(channel.name, channel.input.speaker, latency, result.heard, result.cut_frame))
         now = time.monotonic()
         if now - channel.last_level_sent >= LOUDNESS_EVERY_S:
@@ -296,7 +298,7 @@ class Listener:
                               transcript.language, False, transcript.audio_s, transcript.decode_s * 1000,
                               *(ended or (None, None))))
         log.info("%s heard from %s (%s, %.1f s, decoded in %.0f ms): %s", channel.name, channel.input.speaker,
-                 transcript.language, transcript.audio_s, transcript.decode_s * 1000, text)
+                 transcript.language, transcript.audio_s, transcript.decode_s * 1000, untrusted(text))
         accepted = bool(text) and control.submit_voice(text, channel.input.speaker, transcript.language,
                                                        channel.name).accepted
         if not accepted:  # nothing to answer: stop thinking

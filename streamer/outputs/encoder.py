@@ -24,6 +24,7 @@ from av.audio.codeccontext import AudioCodecContext
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.codeccontext import VideoCodecContext
+from av.video.frame import PictureType
 from av.video.stream import VideoStream
 
 from engine.clock import TimeBase
@@ -126,6 +127,12 @@ class AVEncoder:
         self._pending: list[av.Packet] = []  # encoded, waiting for the audio watermark
         self._audio_watermark = Fraction(-1)
         self._flushed = False
+        self._keyframe_wanted = False  # set from a sink's thread; a bool store is atomic under the GIL
+
+    def request_keyframe(self) -> None:
+        """Make the next encoded frame a keyframe (any thread): a network sink that (re)connects
+        starts its viewers on it, at the live edge, instead of waiting up to a whole GOP."""
+        self._keyframe_wanted = True
 
     # -- setup -------------------------------------------------------------------------------
     def _add_video_stream(self) -> VideoStream:
@@ -290,6 +297,11 @@ class AVEncoder:
         frame = frame.reformat(format="yuv420p")
         frame.pts = n
         frame.time_base = self.video_time_base
+        # Keyframes at every multiple of the GOP are forced too, so a requested one in between does
+        # not shift the cadence that segment and ingest cuts rely on.
+        if self._keyframe_wanted or n % self.settings.keyframe_interval == 0:
+            self._keyframe_wanted = False
+            frame.pict_type = PictureType.I
         return self._tag(self.video_context.encode(frame), VIDEO_INDEX)
 
     def _encode_audio_block(self, block: np.ndarray) -> list[av.Packet]:

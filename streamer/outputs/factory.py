@@ -29,7 +29,8 @@ def build_sinks(config: StagecastConfig, publish: Publish | None = None) -> tupl
             if not key:
                 raise ConfigError(f"outputs.rtmp[{i}].stream_key_env: environment variable {rtmp.stream_key_env} "
                                   "is not set (export the stream key there, or set stream_key_env: null)")
-        sinks.append(RtmpSink(rtmp.url, key, buffer_seconds=rtmp.buffer_seconds, name=f"rtmp{i}", publish=publish))
+        sinks.append(RtmpSink(rtmp.url, key, buffer_seconds=rtmp.buffer_seconds, name=f"rtmp{i}", publish=publish,
+                              resume=rtmp.resume))
     for udp in config.outputs.udp:
         sinks.append(UdpSink(udp.url, publish=publish))
     cam = config.outputs.virtual_camera

@@ -106,10 +106,6 @@ class OutputHub(Lifecycle):
         `sink_close_s` is abandoned, so a stopping show never waits on a dead network."""
         await asyncio.to_thread(self.close, self.sink_close_s + 1.0)
 
-    def links(self) -> dict[str, dict[str, Any]]:
-        """The network link of every sink that has one (state, reconnects, packets sent and dropped)."""
-        return {st.name: dataclasses.asdict(sink.status) for sink, st in self._sinks if isinstance(sink, LinkedSink)}
-
     # -- caller side -----------------------------------------------------------------------------
     def submit(self, n: int, rgb: np.ndarray, audio: np.ndarray) -> None:
         """Queue frame ``n`` for encoding; blocks while the queue is full (backpressure)."""
@@ -159,8 +155,7 @@ class OutputHub(Lifecycle):
             encode_ms_median=statistics.median(recent) if recent else 0.0,
             queue_depth=self._queue.qsize(),
             queue_capacity=self._queue.maxsize,
-            sinks={st.name: SinkStatus(st.name, st.state, st.packets, st.error, st.dropped, st.restarts)
-                   for _, st in self._sinks + self._frame_sinks},
+            sinks={st.name: _merged(st, sink) for sink, st in [*self._sinks, *self._frame_sinks]},
         )
 
     # -- worker side -----------------------------------------------------------------------------
@@ -223,3 +218,21 @@ class OutputHub(Lifecycle):
                 except Exception:
                     log.debug("output hub: closing failed sink %r also failed", st.name, exc_info=True)
             return False
+
+
+def _merged(st: SinkStatus, sink: object) -> SinkStatus:
+    """A copy of the runner's view of ``sink``, with its network link where it has one: whether
+    viewers get the stream is the link's to say, not the runner's (which only hands packets on)."""
+    out = SinkStatus(st.name, st.state, st.packets, st.error, st.dropped, st.restarts)
+    if not isinstance(sink, LinkedSink):
+        return out
+    link = sink.status
+    if st.state == "ok":
+        out.state = link.state or "connecting"
+        out.error = link.error or None
+    out.dropped += link.packets_dropped
+    out.reconnects = link.reconnects
+    out.off_air_s = round(link.off_air_s, 2)
+    out.off_air_total_s = round(link.off_air_total_s, 2)
+    out.link = dataclasses.asdict(link)
+    return out

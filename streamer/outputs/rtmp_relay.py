@@ -7,7 +7,8 @@ black-holed network) would freeze every Python thread of the show, frame loop in
 only this child blocks; the parent kills it when its stdin stops draining.
 
 Protocol: first stdin line is JSON ``{"url", "secret", "stall_seconds"}`` (the key never goes
-on a command line), then FLV bytes. stdout lines: ``live`` once publishing started, ``error
+on a command line), then FLV bytes. stdout lines: ``ready`` once the config is read (the parent
+sends no stream before, so the first frame is the newest), ``live`` once publishing started, ``error
 <message with the key masked>`` before a failing exit. Standalone on purpose (imports only av).
 """
 
@@ -99,6 +100,7 @@ def _watchdog(sock: socket.socket, stall_seconds: float, stop: threading.Event) 
 
 def main() -> int:
     cfg = json.loads(_read_line())
+    _say("ready")
     url: str = cfg["url"]
     secret: str = cfg.get("secret") or ""
     stop = threading.Event()

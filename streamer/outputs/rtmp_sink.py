@@ -9,6 +9,11 @@ the child's TCP watchdog shuts a socket down whose acknowledged-byte count stops
 data is queued; and the parent kills a child whose stdin stops draining for ``stall_seconds``
 (``connect_timeout`` before it reported publishing).
 
+While the server is away, :meth:`RtmpSink._probe` tries a plain TCP connect to its host and port
+(no RTMP handshake) every fraction of a second, and one relay waits loaded (:meth:`RtmpSink._standby`).
+Once the server accepts, that relay gets its config; the stream goes in only once it is ready,
+starting on a keyframe asked for then, so the first frame the server gets is the live one.
+
 Timestamps are rebased to 0 per connection, starting on a video keyframe: each publish is a
 new stream for the server, the way OBS reconnects, so nginx-rtmp recordings and Twitch's
 ingest see a stream that starts at 0 instead of hours in.
@@ -20,20 +25,28 @@ import json
 import logging
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 
 from .encoder import AUDIO_INDEX, VIDEO_INDEX, AVEncoder
-from .network_sink import Publish, ThreadedMuxSink, mask_url
+from .network_sink import RESUME_LIVE, Publish, ThreadedMuxSink, mask_url
 
 log = logging.getLogger("stagecast.outputs.rtmp")
 
 _RELAY = Path(__file__).with_name("rtmp_relay.py")
+
+
+def spawn_relay() -> subprocess.Popen[bytes]:
+    """A relay child; it loads Python and PyAV, then waits for its config line."""
+    return subprocess.Popen([sys.executable, "-u", str(_RELAY)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 class _PipeWriter:
@@ -65,16 +78,14 @@ class _RelayConnection:
     """One RTMP publish: a relay child and the FLV muxer feeding it."""
 
     def __init__(self, encoder: AVEncoder, url: str, secret: str | None, stall_seconds: float,
-                 connect_timeout: float) -> None:
+                 connect_timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
         self.stall_seconds = stall_seconds
         self.connect_timeout = connect_timeout
         self.started = time.monotonic()
+        self.ready_event = threading.Event()
         self.live = threading.Event()
         self.error = ""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(_RELAY)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
+        self.proc = proc if proc is not None else spawn_relay()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"url": url, "secret": secret or "", "stall_seconds": stall_seconds})
                               .encode() + b"\n")
@@ -83,6 +94,8 @@ class _RelayConnection:
         self._reader.start()
         self.failed = False
         try:
+            if not self.ready_event.wait(connect_timeout) or self.proc.poll() is not None:
+                raise ConnectionError(self.error or f"the RTMP relay did not start within {connect_timeout:.0f}s")
             self.writer = _PipeWriter(self.proc.stdin.fileno(), connect_timeout)
             self.out = av.open(self.writer, "w", format="flv", options={"flvflags": "no_duration_filesize"})
             video, audio = encoder.add_streams(self.out)
@@ -96,11 +109,14 @@ class _RelayConnection:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = raw.decode(errors="replace").strip()
-            if line == "live":
+            if line == "ready":
+                self.ready_event.set()
+            elif line == "live":
                 self.live.set()
                 self.writer.stall_seconds = self.stall_seconds
             elif line.startswith("error "):
                 self.error = line[6:]
+        self.ready_event.set()  # the relay exited: nobody waits for a line that will never come
 
     def send(self, packet: av.Packet) -> None:
         packet.stream = self.streams[packet.stream_index]
@@ -164,15 +180,21 @@ class RtmpSink(ThreadedMuxSink):
         stall_seconds: float = 5.0,
         connect_timeout: float = 10.0,
         drain_seconds: float = 5.0,
+        resume: str = RESUME_LIVE,
+        probe_max: float = 0.5,
     ) -> None:
         if not url.startswith(("rtmp://", "rtmps://")):
             raise ValueError(f"RTMP url must start with rtmp:// or rtmps://, got {mask_url(url)!r}")
         self._url = f"{url.rstrip('/')}/{stream_key}" if stream_key else url
         self._secret = stream_key
+        parts = urlsplit(url)
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if parts.scheme == "rtmps" else 1935)
         self.stall_seconds = stall_seconds
         self.connect_timeout = connect_timeout
+        self._spare: subprocess.Popen[bytes] | None = None  # a relay waiting for its config (sink thread only)
         super().__init__(name or f"rtmp:{self.masked_url}", buffer_seconds, backoff_initial, backoff_max,
-                         publish, drain_seconds)
+                         publish, drain_seconds, resume=resume, probe_max=probe_max)
 
     @property
     def masked_url(self) -> str:
@@ -181,4 +203,27 @@ class RtmpSink(ThreadedMuxSink):
 
     def _connect(self, encoder: AVEncoder) -> _RelayConnection:
         log.info("%s: connecting to %s", self.name, self.masked_url)
-        return _RelayConnection(encoder, self._url, self._secret, self.stall_seconds, self.connect_timeout)
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is not None:
+            spare = None
+        return _RelayConnection(encoder, self._url, self._secret, self.stall_seconds, self.connect_timeout, spare)
+
+    def _standby(self) -> None:
+        """While off air, keep one relay started and waiting: loading Python and PyAV took over a
+        second on a busy machine, and a reconnect should not wait for it."""
+        if self._spare is None or self._spare.poll() is not None:
+            self._spare = spawn_relay()
+
+    def _finish(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kill()
+            spare.wait()
+
+    def _probe(self) -> str:
+        """A TCP connect to the ingest's host and port, closed at once: "" when it accepts."""
+        try:
+            with socket.create_connection((self._host, self._port), timeout=min(1.0, self.connect_timeout)):
+                return ""
+        except OSError as exc:
+            return f"cannot reach {self._host}:{self._port} ({type(exc).__name__}: {exc.strerror or exc})"

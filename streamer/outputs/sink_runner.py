@@ -32,7 +32,12 @@ Publish = Callable[[object], None]  # the show's EventBus.publish
 
 @dataclass
 class SinkStatus:
-    """Health of one sink as seen by the hub: ok, degraded (dropping or restarting) or closed."""
+    """Health of one sink: ok, degraded (dropping or restarting) or closed, as its runner sees it.
+
+    For a sink with a network link, :meth:`OutputHub.stats` fills in the link: ``state`` is then
+    the link's (connecting, live, reconnecting, closed) while the runner is ok, ``dropped`` adds
+    the packets the link dropped, and the reconnects and seconds off air are the link's.
+    """
 
     name: str
     state: str = "ok"
@@ -40,6 +45,10 @@ class SinkStatus:
     error: str | None = None
     dropped: int = 0
     restarts: int = 0
+    reconnects: int = 0
+    off_air_s: float = 0.0  # seconds the link has been off air now (0.0 while live, or without a link)
+    off_air_total_s: float = 0.0  # every second off air since the sink started
+    link: dict[str, Any] | None = None  # the network link's own status (LinkStatus), where there is one
 
 
 class SinkRunner:

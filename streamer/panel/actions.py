@@ -40,11 +40,12 @@ class PanelActions:
         return {"dropped": self.control.clear()}
 
     def timeout(self, user: str, seconds: float, reason: str = "") -> dict[str, Any]:
-        return {"user": user, "until": self.control.timeout(user, seconds, reason)}
+        until = self.control.timeout(user, seconds, reason)
+        return {"user": user, "until": until, "matched": self.control.matching(user)}
 
     def ban(self, user: str, reason: str = "") -> dict[str, Any]:
-        self.control.ban(user, reason)
-        return {"user": user, "until": None}
+        """`matched`: the viewers seen so far that the ban blocks, so the moderator sees what a typed name hit."""
+        return {"user": user, "until": None, "matched": self.control.ban(user, reason)}
 
     def unban(self, user: str) -> dict[str, Any]:
         self.control.unban(user)

@@ -1,7 +1,8 @@
 """The panel's FastAPI app: static pages, the JSON API, the live WebSocket and the co-host audio socket.
 
-Every `/api/*` request passes `ApiGate` before FastAPI parses anything: a missing or wrong bearer
-token is a 401, a token over its rate a 429, so neither costs more than a dict lookup. Roles are
+Every request passes `ApiGate` (streamer/panel/gate.py) before FastAPI parses anything: Host and
+Origin checks, the bearer token, its rate and the argon2 budget, the body's type and size, so no
+refused request costs more than a few dict lookups. Roles are
 checked per route (403): viewer < cohost < mod < admin. Pages and scripts under `/`, `/cohost`,
 `/static/` and `/overlays/` are public: they hold no data and no secrets; everything they show comes
 through the authenticated API and sockets (`/ws`, `/ws/audio`: see streamer/panel/audio.py).
@@ -22,7 +23,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.events import EmotionCue
 from engine.state import EMOTIONS
@@ -32,21 +32,18 @@ from streamer.control import ActionError
 from streamer.metrics import CONTENT_TYPE, render_metrics
 from streamer.panel.actions import PanelActions
 from streamer.panel.audio import serve_audio
-from streamer.panel.auth import Authenticator, Principal, bearer
+from streamer.panel.auth import Authenticator, Principal, Throttled, TokenBucket
+from streamer.panel.gate import ApiGate, BodyTooLarge
 from streamer.panel.live import TOPICS, Client, LiveFeed
 from streamer.panel.store import AsyncPanelStore, Ban
 
 log = logging.getLogger("stagecast.panel")
 
 WS_AUTH_TIMEOUT_S = 5.0
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; font-src 'self'; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-]
+WS_MAX_MESSAGE = 4096  # the live socket takes small JSON control messages only
+WS_RATE_PER_S = 10.0  # messages a second from one live socket ...
+WS_BURST = 20
+WS_SEND_TIMEOUT_S = 10.0  # a client that stops reading is closed after this long (4408)
 Language = Literal["en", "zh", "ja"]
 EmotionName = Literal[EMOTIONS]  # type: ignore[valid-type]
 
@@ -101,56 +98,6 @@ class MuteIn(_Body):
     muted: bool
 
 
-# ----- the gate ---------------------------------------------------------------------------------------
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            *headers, *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": data})
-
-
-class ApiGate:
-    """Pure ASGI: authenticate and rate-limit /api/* before routing or body parsing; add security
-    headers to every HTTP response."""
-
-    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
-        self.app = app
-        self.auth = auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path == "/api" or path.startswith("/api/"):
-            header = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    header = value.decode("latin-1")
-                    break
-            principal = await self.auth.authenticate(bearer(header))
-            if principal is None:
-                await _send_json(send, 401, {"detail": "missing or invalid bearer token"},
-                                 [(b"www-authenticate", b'Bearer realm="stagecast"')])
-                return
-            ok, retry = self.auth.take(principal)
-            if not ok:
-                await _send_json(send, 429, {"detail": "rate limit exceeded for this token", "retry_after_s":
-                                             round(retry, 3)}, [(b"retry-after", str(max(1, round(retry))).encode())])
-                return
-            scope.setdefault("state", {})["principal"] = principal
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in SECURITY_HEADERS if h[0] not in names]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 class Panel:
     """Everything the routes need, in one place."""
 
@@ -161,6 +108,7 @@ class Panel:
         self.auth = auth
         self.actions = actions
         self.feed = feed
+        self.port = settings.port  # the bound port once serving (settings may say 0: any free port)
 
     async def record(self, who: Principal, action: str, params: dict[str, Any], status: int, result: Any) -> None:
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
@@ -212,9 +160,13 @@ Admin = Annotated[Principal, Depends(need("admin"))]
 def create_app(panel: Panel) -> FastAPI:
     app = FastAPI(title="stagecast panel", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.panel = panel
-    app.add_middleware(ApiGate, auth=panel.auth)
+    app.add_middleware(ApiGate, panel=panel)
 
     actions = panel.actions
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -391,7 +343,8 @@ class _Hello(BaseModel):
 
 async def serve_socket(panel: Panel, ws: WebSocket) -> None:
     """First message must be {"type": "auth", "token": ..., "topics": [...]} within 5 s; close codes
-    4401 (no/bad token), 4429 (too many messages), 4400 (bad message)."""
+    4401 (no/bad token), 4429 (too many messages, or too many token checks), 4400 (bad message),
+    1009 (a message over 4 KiB), 4408 (a client that stopped reading what it is sent)."""
     await ws.accept()
     try:
         raw = await asyncio.wait_for(ws.receive_text(), WS_AUTH_TIMEOUT_S)
@@ -401,7 +354,11 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    who = await panel.auth.authenticate(hello.token)
+    try:
+        who = await panel.auth.authenticate(hello.token, ws.client.host if ws.client else None)
+    except Throttled as exc:
+        await _reject(ws, 4429, str(exc))
+        return
     if who is None:
         await _reject(ws, 4401, "missing or invalid token")
         return
@@ -425,7 +382,8 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
         if client.close_code != 1000:
             with contextlib.suppress(Exception):
-                await ws.close(client.close_code)
+                async with asyncio.timeout(1.0):  # a client that reads nothing cannot take a close either
+                    await ws.close(client.close_code)
     except WebSocketDisconnect:
         pass
     finally:
@@ -433,28 +391,45 @@ async def serve_socket(panel: Panel, ws: WebSocket) -> None:
 
 
 async def _reject(ws: WebSocket, code: int, detail: str) -> None:
+    status = {4401: 401, 4429: 429}.get(code, 400)
     with contextlib.suppress(Exception):
-        await ws.send_json({"type": "error", "status": 401 if code == 4401 else 400, "detail": detail})
+        await ws.send_json({"type": "error", "status": status, "detail": detail})
         await ws.close(code)
 
 
 async def _pump_out(ws: WebSocket, client: Client) -> None:
+    """Sends the client's queue; a send that cannot finish in WS_SEND_TIMEOUT_S (the client stopped
+    reading and the socket buffers are full) ends the session with 4408."""
     while True:
         message = await client.queue.get()
-        if isinstance(message, bytes):
-            await ws.send_bytes(message)
-            client.preview_pending = False
-        else:
-            await ws.send_text(message)
+        try:
+            async with asyncio.timeout(WS_SEND_TIMEOUT_S):
+                if isinstance(message, bytes):
+                    await ws.send_bytes(message)
+                    client.preview_pending = False
+                else:
+                    await ws.send_text(message)
+        except TimeoutError:
+            client.close_code = 4408
+            log.info("panel: live socket of %s closed: it read nothing for %.0f s", client.principal.name,
+                     WS_SEND_TIMEOUT_S)
+            return
 
 
 async def _pump_in(panel: Panel, ws: WebSocket, client: Client) -> None:
+    rate = TokenBucket(WS_RATE_PER_S, WS_BURST)
     while True:
         try:
             raw = await ws.receive_text()
         except WebSocketDisconnect:
             return
-        ok, _ = panel.auth.take(client.principal)
+        except KeyError:  # a binary frame: receive_text finds no "text"
+            client.close_code = 4400
+            return
+        if len(raw) > WS_MAX_MESSAGE:
+            client.close_code = 1009
+            return
+        ok = rate.take()[0] and panel.auth.take(client.principal)[0]
         if not ok:
             client.close_code = 4429
             return

@@ -28,6 +28,7 @@ from streamer.panel.actions import PanelActions
 from streamer.panel.app import Panel, create_app
 from streamer.panel.auth import Authenticator
 from streamer.panel.live import LiveFeed
+from streamer.panel.protocol import GuardedH11Protocol
 from streamer.panel.store import AsyncPanelStore
 
 log = logging.getLogger("stagecast.panel")
@@ -126,12 +127,14 @@ async def start_panel(control: ShowControl, settings: PanelConfig) -> PanelHandl
                 control.timeout(ban.user, ban.until - time.time(), ban.reason)
         feed = LiveFeed(control, settings)
         panel = Panel(settings, store, auth, PanelActions(control), feed)
+        panel.port = sock.getsockname()[1]
         app = create_app(panel)
         config = uvicorn.Config(
             app,
             log_config=None,  # the show configured logging; uvicorn must not replace it
             access_log=False,
             lifespan="off",
+            http=GuardedH11Protocol.configured(settings.max_connections, settings.read_timeout_s),
             ws_max_size=64 * 1024,
             ws_ping_interval=20.0,
             server_header=False,

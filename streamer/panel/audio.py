@@ -12,7 +12,8 @@ partial and final transcripts, barge-ins, switches). Whatever is wrong, the serv
   4400 a sample rate or format other than 16000 / s16le, a text message after auth, an odd byte count
   1009 a frame over 32 KiB (frames over the server's 64 KiB message limit are closed by the WebSocket
        layer itself with 1009 and no JSON)
-  4429 more than 2x real time of audio per second sustained, or more than 100 frames per second
+  4429 more than 2x real time of audio per second sustained, or more than 100 frames per second, or
+       too many token checks from this client (see streamer/panel/auth.py)
   4408 no auth message within 5 s, or no audio for 15 s after it (a page in push-to-talk sends silence)
   4409 another co-host page took this input over (the newest connection wins)
 
@@ -34,7 +35,7 @@ import numpy as np
 from fastapi import WebSocket
 
 from streamer.control import AudioInlet
-from streamer.panel.auth import Principal, TokenBucket
+from streamer.panel.auth import Principal, Throttled, TokenBucket
 from streamer.panel.live import Client
 
 if TYPE_CHECKING:
@@ -104,7 +105,11 @@ async def _hello(panel: Panel, ws: WebSocket) -> tuple[Principal, AudioInlet] | 
         await close_with(ws, 4401, f"missing token: {AUTH_SHAPE}")
         return None
     assert isinstance(data, dict)
-    who = await panel.auth.authenticate(token)
+    try:
+        who = await panel.auth.authenticate(token, ws.client.host if ws.client else None)
+    except Throttled as exc:
+        await close_with(ws, 4429, str(exc))
+        return None
     if who is None:
         await close_with(ws, 4401, "invalid or revoked token")
         return None

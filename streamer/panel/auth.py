@@ -4,6 +4,13 @@ argon2 costs ~0.3 s of CPU by design, so each token is verified once (on the DB 
 remembered under an HMAC of the token with a per-process key: later requests cost one HMAC and a
 dict lookup. Revocation by the CLI (another process) is noticed within `recheck_s` by a cheap
 indexed read. Wrong tokens are remembered too, so guessing cannot turn into an argon2 DoS.
+
+A token not seen before costs a database read and, when its id exists, one argon2 verification: that
+work is budgeted per client address, per token id and in all, each a token bucket checked before
+the database is touched. Over any budget the answer is `Throttled` (a 429 with a retry time) at the
+cost of an HMAC and a few dict lookups, so a flood of wrong secrets for a real id, or of random ids,
+costs the show at most `verify_rate_per_s` verifications a second. Tokens already verified keep
+working throughout: the cache is consulted first.
 """
 
 from __future__ import annotations
@@ -16,7 +23,17 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from streamer.ingress import KeyedBuckets, TokenBucket
 from streamer.panel.store import ROLE_LEVEL, AsyncPanelStore, split_token
+
+__all__ = ["Authenticator", "Principal", "Throttled", "TokenBucket", "bearer"]
+
+VERIFY_RATE_PER_S = 4.0  # argon2 verifications a second, all clients together (~30 ms of one core each)
+VERIFY_BURST = 20  # a panel and a few overlays logging in at once
+CLIENT_VERIFY_RATE_PER_S = 2.0  # ... from one client address
+CLIENT_VERIFY_BURST = 20
+ID_VERIFY_RATE_PER_S = 0.2  # ... for one token id (wrong secrets for a real id: a lockout of ~5 s each)
+ID_VERIFY_BURST = 5
 
 
 @dataclass(frozen=True)
@@ -31,25 +48,13 @@ class Principal:
         return ROLE_LEVEL[self.role] >= ROLE_LEVEL[role]
 
 
-class TokenBucket:
-    """`rate` tokens per second up to `burst`; `take()` says whether a request may go and when to retry."""
+class Throttled(Exception):
+    """Too many unverified tokens from this client, for this token id, or in all: retry after `retry_s`."""
 
-    __slots__ = ("burst", "level", "rate", "stamp")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.level = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self, now: float | None = None, amount: float = 1.0) -> tuple[bool, float]:
-        now = time.monotonic() if now is None else now
-        self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.level >= amount:
-            self.level -= amount
-            return True, 0.0
-        return False, (amount - self.level) / self.rate
+    def __init__(self, retry_s: float, scope: str) -> None:
+        super().__init__(f"too many token checks {scope}; retry in {retry_s:.1f} s")
+        self.retry_s = retry_s
+        self.scope = scope
 
 
 class Authenticator:
@@ -66,14 +71,20 @@ class Authenticator:
         self._bad: OrderedDict[bytes, float] = OrderedDict()  # digest -> expiry
         self._buckets: dict[str, TokenBucket] = {}
         self._verify_slot = asyncio.Semaphore(1)  # one argon2 verification at a time (2-core machines)
+        self._verify_all = TokenBucket(VERIFY_RATE_PER_S, VERIFY_BURST)
+        self._verify_client = KeyedBuckets(CLIENT_VERIFY_RATE_PER_S, CLIENT_VERIFY_BURST)
+        self._verify_id = KeyedBuckets(ID_VERIFY_RATE_PER_S, ID_VERIFY_BURST)
         self.rejected_rate = 0
         self.rejected_auth = 0
+        self.throttled = 0  # unknown tokens answered 429 without a database read or a hash
+        self.verifications = 0  # database reads + argon2 checks of tokens not seen before
 
     def _digest(self, token: str) -> bytes:
         return hmac.new(self._key, token.encode("utf-8", "replace"), hashlib.sha256).digest()
 
-    async def authenticate(self, token: str | None) -> Principal | None:
-        """The principal for a token, or None. Fast path: no await at all."""
+    async def authenticate(self, token: str | None, client: str | None = None) -> Principal | None:
+        """The principal for a token, or None; raises Throttled when verifying it would go over a budget.
+        Fast path (a token seen before): no await at all."""
         if not token or len(token) > 200 or split_token(token) is None:
             self.rejected_auth += 1
             return None
@@ -94,7 +105,21 @@ class Authenticator:
         if expiry is not None and expiry > now:
             self.rejected_auth += 1
             return None
+        self._budget(split_token(token)[0], client or "?", now)  # type: ignore[index]
         return await self._verify(token, digest)
+
+    def _budget(self, token_id: str, client: str, now: float) -> None:
+        """Take one verification from the client's, the id's and the overall budget, or raise Throttled
+        (taking nothing from any when one is empty)."""
+        buckets = [(self._verify_client.get(client), "from this client"),
+                   (self._verify_id.get(token_id), "for this token id"), (self._verify_all, "in all")]
+        for bucket, scope in buckets:
+            wait = bucket.peek(now)
+            if wait > 0:
+                self.throttled += 1
+                raise Throttled(wait, scope)
+        for bucket, _ in buckets:
+            bucket.take(now)
 
     async def _verify(self, token: str, digest: bytes) -> Principal | None:
         async with self._verify_slot:
@@ -105,6 +130,7 @@ class Authenticator:
             expiry = self._bad.get(digest)
             if expiry is not None and expiry > time.monotonic():
                 return None
+            self.verifications += 1
             info = await self.store.verify(token)
         if info is None:
             self._bad[digest] = time.monotonic() + self.negative_ttl_s

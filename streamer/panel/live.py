@@ -34,14 +34,14 @@ from streamer.events import (
     PauseChanged,
 )
 from streamer.panel.auth import Principal
-from streamer.panel.views import chat_json, listen_json, listening_json, status_json
+from streamer.panel.views import chat_json, links_json, listen_json, listening_json, status_json
 
 if TYPE_CHECKING:
     from streamer.config import PanelConfig
 
 log = logging.getLogger("stagecast.panel")
 
-TOPICS = frozenset({"status", "caption", "emotion", "chat", "audit", "preview", "listen"})
+TOPICS = frozenset({"status", "caption", "emotion", "chat", "audit", "preview", "listen", "links"})
 
 
 class Client:
@@ -264,6 +264,8 @@ class LiveFeed:
             await asyncio.sleep(period)
             if any("status" in c.topics for c in self.clients):
                 self.broadcast("status", self.status())
+            if any("links" in c.topics for c in self.clients):  # the status overlay: network outputs only
+                self.broadcast("links", links_json(self.control.status()))
 
     # ----- clients --------------------------------------------------------------------------------------
     def add(self, client: Client) -> None:

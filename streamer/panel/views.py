@@ -73,6 +73,14 @@ def status_json(status: ShowStatus, word: tuple[int, int] | None, emotions: list
     }
 
 
+def links_json(status: ShowStatus) -> dict[str, Any]:
+    """The network outputs as the status overlay shows them: state, seconds off air now and in
+    all, reconnects and dropped packets (no error text: it may name hosts)."""
+    return {"type": "links", "links": [
+        {"name": s.name, "state": s.state, "off_air_s": round(s.off_air_s), "off_air_total_s": round(s.off_air_total_s),
+         "reconnects": s.reconnects, "dropped": s.dropped} for s in status.sinks if s.link is not None]}
+
+
 # ----- listening -------------------------------------------------------------------------------------
 def voice_input(item: ChatDecided) -> str | None:
     """The input a co-host's moderated words came from (`submit_voice` marks them), else None."""

@@ -25,8 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from pydantic import BaseModel, ValidationError
 
 from streamer.metrics import CONTENT_TYPE, HEALTH_VALUE
-from streamer.panel.app import ApiGate, BanIn, EmotionIn, SayIn, TimeoutIn, UserIn
+from streamer.panel.app import BanIn, EmotionIn, SayIn, TimeoutIn, UserIn
 from streamer.panel.auth import Authenticator, Principal
+from streamer.panel.gate import ApiGate, BodyTooLarge
 from streamer.panel.store import AsyncPanelStore
 from streamer.station.runtime import StationRuntime
 from streamer.station.scopes import ALL, Scopes, allows
@@ -42,11 +43,14 @@ BODIES: dict[str, type[BaseModel] | None] = {
 class StationPanel:
     """What the routes need: the runtime (blocking Ray calls, run on worker threads), the store and scopes."""
 
-    def __init__(self, runtime: StationRuntime, store: AsyncPanelStore, auth: Authenticator, scopes: Scopes) -> None:
+    def __init__(self, runtime: StationRuntime, store: AsyncPanelStore, auth: Authenticator, scopes: Scopes,
+                 settings: Any) -> None:
         self.runtime = runtime
         self.store = store
         self.auth = auth
         self.scopes = scopes
+        self.settings = settings  # the gate reads host, port and allowed_hosts from it
+        self.port = 0  # the port actually bound (the gate checks Host headers against it)
 
     async def record(self, who: Principal, show: str, action: str, params: dict[str, Any], status: int,
                      result: Any) -> None:
@@ -67,7 +71,7 @@ def _who(request: Request) -> Principal:
 
 def create_app(panel: StationPanel) -> FastAPI:
     app = FastAPI(title="stagecast station", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(ApiGate, auth=panel.auth)
+    app.add_middleware(ApiGate, panel=panel)  # type: ignore[arg-type]  # the gate reads auth, settings, port
 
     async def scoped(request: Request, role: str, show: str | None = None, action: str = "") -> tuple[Principal, str]:
         """The caller and its scope; 403 (audited for actions) when the role or the show is not theirs."""
@@ -120,6 +124,9 @@ def create_app(panel: StationPanel) -> FastAPI:
             try:
                 raw = await request.json()
                 params = body_type.model_validate(raw).model_dump()
+            except BodyTooLarge:
+                await panel.record(who, name, action, {}, 413, "request body too large")
+                return JSONResponse({"ok": False, "detail": "request body too large"}, status_code=413)
             except (ValueError, ValidationError) as exc:
                 detail = f"invalid request: {str(exc).splitlines()[0][:300]}"
                 if isinstance(exc, ValidationError):
@@ -215,14 +222,14 @@ async def serve(runtime: StationRuntime, store: AsyncPanelStore, settings: Any, 
 
     await store.open()
     auth = Authenticator(store, settings.rate_per_s, settings.burst, recheck_s=settings.token_recheck_s)
-    panel = StationPanel(runtime, store, auth, Scopes(store.path))
+    panel = StationPanel(runtime, store, auth, Scopes(store.path), settings)
     sock = _bind(settings.host, settings.port)
     config = uvicorn.Config(create_app(panel), log_config=None, access_log=False, lifespan="off",
                             server_header=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     poller = asyncio.create_task(poll_forever(runtime, every_s), name="station-poll")
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="station-panel")
-    port = int(sock.getsockname()[1])
+    port = panel.port = int(sock.getsockname()[1])
     log.info("station panel on http://%s:%d/", settings.host, port)
     if ready is not None:
         ready.set_result(port)

@@ -6,11 +6,12 @@ are an HTTP status with ``{"error": {"message": ...}}``.  Time to first token an
 configurable, and every request is recorded, including whether the client went away mid-stream (the
 handler is cancelled on disconnect, so that is seen at once, not at the next write).
 
-The reply, unless fixed with `reply`, answers in the language the system prompt asks for ("Answer in
-Japanese ...") so multilingual plumbing can be checked end to end.  `mode` injects failures:
-``http500``, ``http401``, ``garbage`` (a non-JSON data line), ``bad-field`` (a line that is not SSE),
-``error-event`` (an error object mid-stream), ``truncate`` (connection dropped mid-stream),
-``no-done`` (ends without [DONE]), ``json`` (ignores "stream" and answers with one JSON object).
+The reply, unless fixed with `reply`, answers in the language the instructions ask for (the last
+"Answer in Japanese ..." in the system message or the note with the viewer's message) so multilingual
+plumbing can be checked end to end.  `mode` injects failures: ``http500``, ``http401``, ``http429``,
+``http404``, ``garbage`` (a non-JSON data line), ``bad-field`` (a line that is not SSE), ``error-event``
+(an error object mid-stream), ``truncate`` (connection dropped mid-stream), ``no-done`` (ends without
+[DONE]), ``json`` (ignores "stream" and answers with one JSON object).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class RequestRecord:
         msgs = self.body.get("messages") or []
         return str(msgs[0].get("content", "")) if msgs and msgs[0].get("role") == "system" else ""
 
+    @property
+    def instructions(self) -> str:
+        """What the brain told the model this turn: the system message and the note with the viewer's message."""
+        msgs = self.body.get("messages") or []
+        last = str(msgs[-1].get("content", "")) if msgs else ""
+        return self.system_prompt + "\n" + last
+
 
 def tokenize(text: str, language: str) -> list[str]:
     """Word pieces with their leading space (as GPT-style tokenizers emit them); CJK two chars a piece."""
@@ -63,9 +71,9 @@ def tokenize(text: str, language: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
-def asked_language(system_prompt: str) -> str:
-    match = re.search(r"Answer in ([A-Z][a-z]+(?: [A-Z][a-z]+)?)", system_prompt)
-    return _ASKED.get(match.group(1), "en") if match else "en"
+def asked_language(instructions: str) -> str:
+    matches = re.findall(r"Answer in ([A-Z][a-z]+(?: [A-Z][a-z]+)?)", instructions)
+    return _ASKED.get(matches[-1], "en") if matches else "en"
 
 
 class FakeOpenAIServer:
@@ -78,7 +86,13 @@ class FakeOpenAIServer:
         reply: str | None = None,
         mode: str = "stream",
         host: str = "127.0.0.1",
+        port: int = 0,
+        single_slot: bool = False,
+        linger_s: float = 0.0,
     ) -> None:
+        """`single_slot`: behave like llama-cpp-python's server (one model lock; `/v1/models` waits for it;
+        `/openapi.json` names it); `linger_s`: how long an abandoned request keeps the lock (reading its
+        prompt, which that server cannot stop)."""
         self.ttft_s = ttft_s
         self.tokens_per_s = tokens_per_s
         self.reply = reply
@@ -87,7 +101,12 @@ class FakeOpenAIServer:
         self.requests: list[RequestRecord] = []
         self.request_seen = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
+        self.model_requests = 0
+        self._live: set[asyncio.BaseTransport] = set()
+        self.single_slot = single_slot
+        self.linger_s = linger_s
+        self._slot = asyncio.Lock()
 
     @property
     def base_url(self) -> str:
@@ -96,29 +115,51 @@ class FakeOpenAIServer:
     async def __aenter__(self) -> FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
+        if self.single_slot:
+            app.router.add_get("/openapi.json", self._openapi)
         # handler_cancellation: a client disconnect cancels the handler, so it is recorded immediately
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[union-attr]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
+    async def kill(self) -> None:
+        """Stop like a crashed server: open streams break off mid-reply, the port refuses connections."""
+        for transport in list(self._live):
+            transport.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response({"openapi": "3.1.0", "info": {"title": "🦙 llama.cpp Python API"}})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.model_requests += 1
+        if self.single_slot:
+            async with self._slot:  # like llama-cpp-python: waits for the model to be free
+                pass
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
     def reply_for(self, body: dict[str, Any]) -> tuple[str, str]:
         """(reply text, language) for a request: the fixed reply, or one in the asked language."""
         msgs = body.get("messages") or []
         system = str(msgs[0].get("content", "")) if msgs and msgs[0].get("role") == "system" else ""
-        language = asked_language(system)
+        last = str(msgs[-1].get("content", "")) if msgs else ""
+        language = asked_language(system + "\n" + last)
         if self.reply is not None:
             return self.reply, language
-        last = str(msgs[-1].get("content", "")) if msgs else ""
-        user = last.split(":", 1)[0] if ":" in last else "friend"
+        speaker = last.splitlines()[-1] if last else ""
+        user = speaker.split(":", 1)[0] if ":" in speaker else "friend"
         return REPLIES[language].format(user=user), language
 
     @staticmethod
@@ -138,12 +179,28 @@ class FakeOpenAIServer:
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not self.single_slot:
+            return await self._serve(request)
+        async with self._slot:
+            try:
+                return await self._serve(request)
+            except asyncio.CancelledError:  # the client went away: the slot stays busy a while longer
+                await asyncio.shield(asyncio.sleep(self.linger_s))
+                raise
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if request.transport is not None:
+            self._live.add(request.transport)
         record = RequestRecord(body, request.headers.get("Authorization"), time.monotonic())
         self.requests.append(record)
         self.request_seen.set()
         if self.mode == "http500":
             return web.json_response({"error": {"message": "the model crashed", "type": "server_error"}}, status=500)
+        if self.mode == "http429":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}}, status=429)
+        if self.mode == "http404":
+            return web.json_response({"error": {"message": "model 'm' not found"}}, status=404)
         if self.mode == "http401":
             return web.json_response({"error": {"message": "invalid api key", "type": "auth"}}, status=401)
         text, language = self.reply_for(body)

@@ -5,7 +5,10 @@ handling-websocket-events): `session_welcome` with a session id and keepalive ti
 `session_keepalive` when idle, `notification` with metadata.subscription_type and
 payload.subscription/payload.event, `session_reconnect` with a reconnect_url (the new socket gets
 its own welcome, subscriptions move over, then the old socket is closed), `revocation`.
-Helix: `POST /helix/eventsub/subscriptions` (202 + data[0]), `POST /helix/chat/messages`.
+Helix: `POST /helix/eventsub/subscriptions` (202 + data[0]), `POST /helix/chat/messages`; both
+answer 401 for an unknown or expired token. OAuth (dev.twitch.tv/docs/authentication):
+`POST /oauth2/token` with a form-encoded `grant_type=refresh_token` (rotates the refresh token:
+the old one stops working), `GET /oauth2/validate` with `Authorization: OAuth <token>`.
 
 One deliberate difference from Twitch, for deterministic tests: `publish` waits until some
 session has subscribed to the event type instead of dropping events nobody listens to.
@@ -27,6 +30,10 @@ from aiohttp import WSMsgType, web
 
 TOKEN = "fake-token"
 CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret"
+REFRESH_TOKEN = "fake-refresh-token"
+USER_ID = "7"  # the user the tokens belong to (the tests' `user_id`)
+SCOPES = ["user:read:chat", "user:write:chat"]
 
 
 def rfc3339(ts: float | None = None) -> str:
@@ -73,11 +80,20 @@ class _Session:
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> subscription object
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     moved_to: str | None = None  # set once a session_reconnect was sent
+    silent: bool = False  # a dead link: open, but no keepalives or notifications reach the client
 
 
 class FakeTwitch:
-    def __init__(self, keepalive_s: int = 10) -> None:
+    def __init__(self, keepalive_s: int = 10, token_lifetime_s: int = 14400) -> None:
         self.keepalive_s = keepalive_s
+        self.token_lifetime_s = token_lifetime_s  # expires_in of the tokens this server hands out
+        self.tokens: dict[str, float] = {TOKEN: time.monotonic() + token_lifetime_s}  # token -> expiry
+        self.refresh_tokens: set[str] = {REFRESH_TOKEN}
+        self.token_requests: list[dict[str, str]] = []  # every /oauth2/token form, as received
+        self.validations = 0
+        self.refuse_refresh = False  # answer 400 Invalid refresh token
+        self.fail_refresh = 0  # answer this many refreshes with 503 first
+        self.unauthorized: list[str] = []  # Helix paths answered 401
         self.sessions: dict[str, _Session] = {}
         self.subscription_requests: list[dict[str, Any]] = []
         self.chat_posts: list[dict[str, Any]] = []
@@ -92,7 +108,8 @@ class FakeTwitch:
     async def start(self) -> None:
         app = web.Application()
         app.add_routes([web.get("/ws", self._ws), web.post("/helix/eventsub/subscriptions", self._subscribe),
-                        web.post("/helix/chat/messages", self._chat)])
+                        web.post("/helix/chat/messages", self._chat), web.post("/oauth2/token", self._token),
+                        web.get("/oauth2/validate", self._validate)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -113,6 +130,22 @@ class FakeTwitch:
     def helix_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/helix"
 
+    @property
+    def oauth_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/oauth2"
+
+    @property
+    def refreshes(self) -> int:
+        return len(self.token_requests)
+
+    def expire_tokens(self) -> None:
+        """Every access token handed out so far expires now (refresh tokens stay valid)."""
+        for token in self.tokens:
+            self.tokens[token] = 0.0
+
+    def token_valid(self, token: str) -> bool:
+        return self.tokens.get(token, 0.0) > time.monotonic()
+
     # ----- what tests do -----------------------------------------------------------------------------
     async def wait_for(self, predicate: Any, limit_s: float = 10.0) -> None:
         """Wait (event-driven) until predicate() holds on the server's state."""
@@ -122,7 +155,7 @@ class FakeTwitch:
 
     def live_session(self, sub_type: str = "channel.chat.message") -> _Session | None:
         for s in self.sessions.values():
-            if sub_type in s.subscriptions and s.moved_to is None and not s.closed.is_set():
+            if sub_type in s.subscriptions and s.moved_to is None and not s.closed.is_set() and not s.silent:
                 return s
         return None
 
@@ -156,6 +189,14 @@ class FakeTwitch:
         session = self.live_session()
         assert session is not None
         await session.ws.close(code=code, message=b"internal server error")
+        return session.id
+
+    async def silence_live(self) -> str:
+        """The live session's link dies without a close: no more keepalives; returns its id."""
+        await self.wait_for(lambda: self.live_session() is not None)
+        session = self.live_session()
+        assert session is not None
+        session.silent = True
         return session.id
 
     async def ask_reconnect(self) -> str:
@@ -214,17 +255,57 @@ class FakeTwitch:
             await asyncio.sleep(self.keepalive_s * 0.8)
             if session.ws.closed:
                 return
+            if session.silent:
+                continue
             await session.ws.send_str(json.dumps({
                 "metadata": {"message_id": str(uuid.uuid4()), "message_type": "session_keepalive",
                              "message_timestamp": rfc3339()}, "payload": {}}))
 
     def _authorized(self, request: web.Request) -> bool:
-        return (request.headers.get("Authorization") == f"Bearer {TOKEN}"
-                and request.headers.get("Client-Id") == CLIENT_ID)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        ok = scheme == "Bearer" and self.token_valid(token) and request.headers.get("Client-Id") == CLIENT_ID
+        if not ok:
+            self.unauthorized.append(request.path)
+        return ok
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """POST /oauth2/token, grant_type=refresh_token (form-encoded, as Twitch requires)."""
+        if request.content_type != "application/x-www-form-urlencoded":
+            return self._error(400, "invalid content type")
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.token_requests.append(form)
+        await self._notify_change()
+        if form.get("grant_type") != "refresh_token":
+            return self._error(400, "unsupported grant type")
+        if form.get("client_id") != CLIENT_ID:
+            return self._error(400, "invalid client")
+        if form.get("client_secret") != CLIENT_SECRET:
+            return self._error(403, "invalid client secret")
+        if self.fail_refresh > 0:
+            self.fail_refresh -= 1
+            return self._error(503, "service unavailable")
+        if self.refuse_refresh or form.get("refresh_token") not in self.refresh_tokens:
+            return self._error(400, "Invalid refresh token")
+        n = len(self.token_requests)
+        access, rotated = f"fake-token-{n}-{uuid.uuid4().hex[:6]}", f"fake-refresh-{n}-{uuid.uuid4().hex[:6]}"
+        self.refresh_tokens = {rotated}  # the old refresh token stops working
+        self.tokens[access] = time.monotonic() + self.token_lifetime_s
+        return web.json_response({"access_token": access, "refresh_token": rotated,
+                                  "expires_in": self.token_lifetime_s, "scope": SCOPES, "token_type": "bearer"})
+
+    async def _validate(self, request: web.Request) -> web.Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        self.validations += 1
+        if scheme != "OAuth" or not self.token_valid(token):
+            return web.json_response({"status": 401, "message": "invalid access token"}, status=401)
+        left = int(self.tokens[token] - time.monotonic())
+        return web.json_response({"client_id": CLIENT_ID, "login": "streamer", "scopes": SCOPES, "user_id": USER_ID,
+                                  "expires_in": left})
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:
-        names = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 409: "Conflict"}
+        names = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 409: "Conflict",
+                 503: "Service Unavailable"}
         return web.json_response({"error": names.get(status, "Error"), "status": status, "message": message},
                                  status=status)
 

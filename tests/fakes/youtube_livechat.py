@@ -4,6 +4,10 @@ live chat id), with the official JSON shapes: a `youtube#liveChatMessageListResp
 (`snippet` + `authorDetails`), `offlineAt` once the stream ended, and Google's error envelope
 (`{"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}`).
 
+Google's OAuth token endpoint too (`POST /token`, form-encoded `grant_type=refresh_token` with the
+client id and secret -> `{access_token, expires_in, scope, token_type}`; `invalid_grant` when the
+refresh token is refused). Issued tokens expire; the API answers 401 `authError` for an expired one.
+
 Faults for tests: queue statuses in `faults` (403 rateLimitExceeded, 429, 500, "badjson",
 "overlap" = serve the page again from two items earlier, as a retried request can).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -21,6 +26,9 @@ from aiohttp import web
 
 API_KEY = "fake-api-key"
 OAUTH_TOKEN = "fake-oauth-token"
+CLIENT_ID = "fake-google-client.apps.googleusercontent.com"
+CLIENT_SECRET = "fake-google-secret"
+REFRESH_TOKEN = "1//fake-google-refresh"
 CHAT_ID = "Cg0KC2Zha2UtY2hhdA"
 VIDEO_ID = "fakeVideo01"
 
@@ -66,8 +74,13 @@ def super_sticker(msg_id: str, alt: str, micros: int, currency: str, who: dict[s
 
 
 class FakeYouTube:
-    def __init__(self, polling_ms: int = 0) -> None:
+    def __init__(self, polling_ms: int = 0, token_lifetime_s: int = 3599) -> None:
         self.polling_ms = polling_ms
+        self.token_lifetime_s = token_lifetime_s
+        self.tokens: dict[str, float] = {OAUTH_TOKEN: time.monotonic() + token_lifetime_s}  # token -> expiry
+        self.token_requests: list[dict[str, str]] = []
+        self.refuse_refresh = False  # answer invalid_grant
+        self.request_times: list[float] = []  # time.monotonic() of every liveChat/messages request
         self.log: list[dict[str, Any]] = []  # every message ever posted, oldest first
         self.faults: deque[int | str] = deque()
         self.requests: list[tuple[int | str, str | None]] = []  # (status served, pageToken asked)
@@ -79,7 +92,7 @@ class FakeYouTube:
     async def start(self) -> None:
         app = web.Application()
         app.add_routes([web.get("/youtube/v3/liveChat/messages", self._list),
-                        web.get("/youtube/v3/videos", self._videos)])
+                        web.get("/youtube/v3/videos", self._videos), web.post("/token", self._token)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -94,6 +107,18 @@ class FakeYouTube:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/youtube/v3"
 
+    @property
+    def token_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    @property
+    def refreshes(self) -> int:
+        return len(self.token_requests)
+
+    def expire_tokens(self) -> None:
+        for token in self.tokens:
+            self.tokens[token] = 0.0
+
     def post(self, *items: dict[str, Any]) -> None:
         self.log.extend(items)
 
@@ -102,7 +127,25 @@ class FakeYouTube:
             await self._changed.wait_for(lambda: len(self.requests) >= n)
 
     def _authorized(self, request: web.Request) -> bool:
-        return request.query.get("key") == API_KEY or request.headers.get("Authorization") == f"Bearer {OAUTH_TOKEN}"
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return request.query.get("key") == API_KEY or (scheme == "Bearer"
+                                                        and self.tokens.get(token, 0.0) > time.monotonic())
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """Google's token endpoint, refresh_token grant only."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.token_requests.append(form)
+        if form.get("grant_type") != "refresh_token":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return web.json_response({"error": "invalid_client", "error_description": "Unauthorized"}, status=401)
+        if self.refuse_refresh or form.get("refresh_token") != REFRESH_TOKEN:
+            return web.json_response({"error": "invalid_grant",
+                                      "error_description": "Token has been expired or revoked."}, status=400)
+        access = f"ya29.fake-{len(self.token_requests)}-{uuid.uuid4().hex[:8]}"
+        self.tokens[access] = time.monotonic() + self.token_lifetime_s
+        return web.json_response({"access_token": access, "expires_in": self.token_lifetime_s,
+                                  "scope": "https://www.googleapis.com/auth/youtube.readonly", "token_type": "Bearer"})
 
     @staticmethod
     def _error(code: int, reason: str, message: str) -> web.Response:
@@ -125,6 +168,7 @@ class FakeYouTube:
                                   "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)}})
 
     async def _list(self, request: web.Request) -> web.Response:
+        self.request_times.append(time.monotonic())
         token = request.query.get("pageToken")
         if not self._authorized(request):
             await self._served(401, token)

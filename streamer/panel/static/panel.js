@@ -301,7 +301,7 @@
       ["render errors", s.render_errors],
       ["frame ms", "animate " + s.frame_ms.animate + " · render " + s.frame_ms.render + " · submit " + s.frame_ms.submit],
       ["encoder ms", s.encoder.ms_median + " (queue " + s.encoder.queue + ", errors " + s.encoder.errors + ")"],
-      ["sinks", s.sinks.map((k) => k.name + ": " + k.state + (k.error ? " (" + k.error + ")" : "")).join(", ") || "none"],
+      ["outputs", s.sinks.map(sinkText).join(" · ") || "none"],
       ["chat sources", s.chat_sources.join(", ") || "none"],
       ["dropped turns", s.dropped_turns],
       ["panel", s.panel.clients + " clients, preview " + s.panel.preview_encode_ms + " ms"],
@@ -312,6 +312,16 @@
     const blocked = $("blocked");
     clear(blocked);
     for (const b of s.blocked_users) blocked.appendChild(el("li", b.kind + ": " + b.user + (b.until ? " until " + fmtTime(b.until) : "")));
+  }
+
+  // An output as viewers get it: a network link's state, how long it has been off air, its reconnects and drops.
+  function sinkText(k) {
+    let text = k.name + ": " + k.state;
+    if (k.link && k.state !== "live" && k.state !== "closed") text += " " + Math.round(k.off_air_s) + " s";
+    if (k.error) text += " (" + k.error + ")";
+    if (k.link) text += ", " + k.reconnects + " reconnects, off air " + Math.round(k.off_air_total_s) + " s in all";
+    if (k.dropped) text += ", " + k.dropped + " dropped";
+    return text;
   }
 
   function addChat(item, prepend) {
@@ -389,7 +399,8 @@
       const words = $("words").value.split("\n").map((w) => w.trim()).filter((w) => w);
       act("PUT", "banned-words", { words }, (r) => "banned words: " + r.banned_words.length).then(() => { wordsDirty = false; });
     });
-    on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user));
+    on("ban-form", "submit", () => act("POST", "ban", { user: $("ban-user").value }, (r) => "banned " + r.user +
+      (r.matched.length ? " — matches " + r.matched.join(", ") : " — no viewer seen with that name yet; blocked when they write")));
     on("unban", "click", () => act("POST", "unban", { user: $("ban-user").value }, (r) => "unbanned " + r.user));
     on("reload", "click", () => act("POST", "reload", undefined, (r) => "reloaded: " + JSON.stringify(r.changed)));
     on("listen-toggle", "click", () => act("POST", "listening", { enabled: !listen.enabled },

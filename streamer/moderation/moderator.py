@@ -1,11 +1,10 @@
-"""Moderation: clean every text, then run the rules that protect the stream — on chat input and
-on the brain's output before it is spoken. Cleaning never raises: hostile text becomes plain text.
+"""The Moderator: every rule that can stop a text, a message or a name.
 
-Text rules (input and output): empty, too_long, banned_word (folded for case, width, accents,
-zero-width characters, look-alike letters, leetspeak and separators inside a word: "b.a.d",
-"b a d"), link, spam. Message rules (input, need the ChatMessage): blocked_user, emote_only,
-language, duplicate, copypasta, rate_limit. Every decision is logged with the rule that fired and
-kept in a bounded list (`decisions`) for the moderator panel.
+Text rules (chat, a co-host's words, the brain's output): empty, too_long, banned_word (see
+moderation.words: look-alikes, leetspeak, masks, repeats, separators, endings), link, spam. Message
+rules (input, need the ChatMessage): blocked_user, emote_only, language, duplicate, copypasta,
+rate_limit. Names: cleaned, capped and shown as a placeholder when they break a text rule. Every
+decision is logged with the rule that fired and kept in a bounded list (`decisions`) for the panel.
 """
 
 from __future__ import annotations
@@ -13,97 +12,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-import unicodedata
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from engine.clock import StreamClock, WallClock
+from engine.logtext import untrusted
 from streamer.config import ModerationRulesConfig
 from streamer.events import ChatMessage, ModerationDecision
+from streamer.moderation.blocks import Blocks, Seen, name_key
+from streamer.moderation.text import cap, clean, fold_case, skeleton
+from streamer.moderation.words import BannedWords
 
 log = logging.getLogger("stagecast.moderation")
 
-# Bidi overrides/isolates/marks and invisible joiners/spaces that can hide or reorder text.
-_INVISIBLE = dict.fromkeys(
-    [0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x061C, 0x180E]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A)),
-    None,
-)
-MAX_COMBINING_RUN = 2  # more stacked marks than this is zalgo, not language
-HARD_INPUT_LIMIT = 20_000  # characters looked at at all; the rest of a huge message is dropped unread
-_WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
-
-
-def _clean(text: str) -> str:
-    """NFC, no control/bidi/zero-width characters, zalgo flattened, whitespace collapsed (no cap)."""
-    text = text[:HARD_INPUT_LIMIT]
-    if text.isascii() and text.isprintable():  # most chat: nothing to remove, skip the per-character walk
-        return _WS.sub(" ", text).strip()
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    out: list[str] = []
-    run = 0
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            out.append(" " if ch in "\t\n\r" else "")
-            continue
-        if cat.startswith("M"):
-            run += 1
-            if run > MAX_COMBINING_RUN:
-                continue
-        else:
-            run = 0
-        out.append(ch)
-    return _WS.sub(" ", "".join(out)).strip()
-
-
-def _cap(text: str, max_length: int) -> str:
-    if len(text) > max_length:
-        return text[: max(1, max_length - 1)].rstrip() + "…"
-    return text
-
-
-def clean_text(text: str, max_length: int) -> str:
-    """NFC, no control/bidi/zero-width characters, zalgo flattened, whitespace collapsed, capped."""
-    return _cap(_clean(text), max_length)
-
-
-def _fold(text: str) -> str:
-    """Case, width and accent folding so 'ＢＡＤ', 'Bád' and 'bad' compare equal."""
-    if text.isascii():
-        return text.casefold()
-    text = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
-
-
-# Letters that look like Latin ones (Cyrillic/Greek) and the usual leetspeak digits and symbols.
-# 'l' and '1' both become 'i' on BOTH sides of the comparison, so "h3ll0" and "hello" meet.
-_SKELETON = str.maketrans(
-    {
-        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i", "ј": "j", "ѕ": "s",
-        "ԁ": "d", "ո": "n", "α": "a", "ε": "e", "ο": "o", "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u",
-        "0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-        "@": "a", "$": "s", "€": "e", "£": "l",
-    }
-)  # fmt: skip
-# What may hide between the letters of a banned word: spaces and punctuation, a few at a time.
-_SEP = r"[\s.\-_*,'\"`~^+/\\|:;!?()\[\]{}<>#=&%]{0,3}"
-
-
-def skeleton(text: str) -> str:
-    """The comparison form of a text: folded, look-alikes and leetspeak mapped to plain letters."""
-    return _fold(text).translate(_SKELETON)
-
-
-def _word_pattern(word: str) -> str:
-    letters = [ch for ch in skeleton(word) if not ch.isspace()]
-    body = _SEP.join(re.escape(ch) for ch in letters)
-    if all(ch.isascii() for ch in letters):  # whole words only: "class" must not hit "ass"
-        return rf"(?<![a-z0-9]){body}(?![a-z0-9])"
-    return body  # CJK has no spaces between words
-
+_WS = re.compile(r"\s+")
+NAME_LIMIT = 40  # characters of a viewer's name shown anywhere (Twitch allows 25)
+NAME_PLACEHOLDER = "viewer"  # shown instead of a name that fails moderation
+HARD_NAME_LIMIT = 200  # characters of a name looked at at all
 
 _TLDS = (
     "com|net|org|io|gg|tv|ly|me|co|xyz|ru|info|biz|app|dev|link|site|online|live|shop|top|cn|jp|de|uk|us|fr|"
@@ -111,7 +37,7 @@ _TLDS = (
 )
 _LINK = re.compile(
     rf"(?:\b(?:https?|ftp)://[^\s]+)|(?:\bwww\.[^\s]+)"
-    rf"|(?:\b(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})\b(?:[/:?#][^\s]*)?)"
+    rf"|(?:\b(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.){{1,8}}(?:{_TLDS})\b(?:[/:?#][^\s]*)?)"
     rf"|(?:\b[a-z0-9-]{{2,}}\s*[(\[]?\s*dot\s*[)\]]?\s*(?:{_TLDS})\b)"
 )
 _HOST = re.compile(r"^(?:[a-z]+://)?(?:www\.)?([^/\s:?#]+)")
@@ -155,34 +81,68 @@ class Moderator:
         self.counts: Counter[str] = Counter()  # rule -> how often it fired ("accepted" too)
         self._users: OrderedDict[str, _UserState] = OrderedDict()
         self._pasta: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
-        self._blocked: dict[str, tuple[float, str]] = {}  # user key -> (until, reason)
+        self._blocks = Blocks(self.rules.tracked_users)
         self.set_banned_words(banned_words if banned_words is not None else self.rules.banned_words)
 
     # ----- configuration and the panel's ban/timeout API -----------------------------------------
     def set_banned_words(self, words: list[str]) -> None:
-        folded = [w.strip() for w in words if w.strip() and skeleton(w).strip()]
-        self._banned = folded
-        parts = sorted({_word_pattern(w) for w in folded}, key=len, reverse=True)
-        self._banned_re = re.compile("|".join(parts)) if parts else None
+        """Words as configured; `*word*` also matches inside longer words (see moderation.words)."""
+        self._banned_words = BannedWords(words)
+        self._names: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._banned = [w.word for w in self._banned_words.words]
 
-    def ban(self, user_key: str, reason: str = "") -> None:
-        """Block a viewer (`ChatMessage.user_key`, e.g. "twitch:1234") until unbanned."""
-        self._blocked[user_key] = (float("inf"), reason)
-        log.info("moderation: banned %s (%s)", user_key, reason or "no reason given")
+    def ban(self, target: str, reason: str = "") -> list[str]:
+        """Block a viewer until unbanned: a key ("twitch:1234"), a "platform:name" or a bare name (every
+        platform). Returns the recently seen viewers it matches, as the moderator should see them."""
+        hits = self._blocks.add(target, float("inf"), reason)
+        log.info("moderation: banned %s (%s); matches %s", untrusted(target), untrusted(reason or "no reason given"),
+                 untrusted(", ".join(h.describe() for h in hits) or "no viewer seen yet"))
+        return [h.describe() for h in hits]
 
-    def timeout(self, user_key: str, seconds: float, reason: str = "") -> None:
-        self._blocked[user_key] = (self.clock.now() + max(0.0, seconds), reason)
-        log.info("moderation: timed out %s for %.0f s (%s)", user_key, seconds, reason or "no reason given")
+    def timeout(self, target: str, seconds: float, reason: str = "") -> list[str]:
+        """Like `ban`, for `seconds` of stream time."""
+        hits = self._blocks.add(target, self.clock.now() + max(0.0, seconds), reason)
+        log.info("moderation: timed out %s for %.0f s (%s); matches %s", untrusted(target), seconds,
+                 untrusted(reason or "no reason given"),
+                 untrusted(", ".join(h.describe() for h in hits) or "no viewer seen yet"))
+        return [h.describe() for h in hits]
 
-    def unban(self, user_key: str) -> bool:
-        return self._blocked.pop(user_key, None) is not None
+    def unban(self, target: str) -> bool:
+        return self._blocks.remove(target)
+
+    def matching(self, target: str) -> list[str]:
+        """The recently seen viewers a ban of `target` would block."""
+        return [h.describe() for h in self._blocks.matching(target)]
 
     def blocked(self) -> dict[str, tuple[float, str]]:
-        """Currently blocked viewers: key -> (monotonic time the block ends, or inf; reason)."""
-        now = self.clock.now()
-        for key in [k for k, (until, _) in self._blocked.items() if until <= now]:
-            del self._blocked[key]
-        return dict(self._blocked)
+        """Blocks in force: target as typed -> (stream-clock time the block ends, or inf; reason)."""
+        return self._blocks.active(self.clock.now())
+
+    def display_name(self, name: str) -> str:
+        """A viewer's name as it may be shown, spoken and remembered: cleaned and capped, or a neutral
+        placeholder when it is empty or breaks a text rule (a banned word, a link)."""
+        return self._name(name)[0]
+
+    def _name(self, name: str) -> tuple[str, str]:
+        """(display name, name_key) of a raw name; viewers write many messages under one name, so both
+        are kept for the recent names (forgotten when the banned words change)."""
+        name = name[:HARD_NAME_LIMIT]  # also bounds the memory the kept names take
+        known = self._names.get(name)
+        if known is not None:
+            return known
+        cleaned = clean(name)
+        shown = NAME_PLACEHOLDER if not cleaned or self._name_rule(cleaned) is not None else cap(cleaned, NAME_LIMIT)
+        known = self._names[name] = (shown, name_key(cleaned))
+        if len(self._names) > 4096:
+            self._names.popitem(last=False)
+        return known
+
+    def _name_rule(self, shown: str) -> str | None:
+        if self._banned_words.find(shown) is not None:
+            return "banned_word"
+        if self.rules.block_links and self._find_link(fold_case(shown)):
+            return "link"
+        return None
 
     # ----- checks ----------------------------------------------------------------------------------
     def check_input(self, text: str) -> ModerationDecision:
@@ -198,18 +158,19 @@ class Moderator:
         try:
             decision = self._message_rules(msg)
         except Exception as exc:  # a rule must never take the show down; fail closed
-            log.exception("moderation rule failed on message %s", msg.message_id)
+            log.exception("moderation rule failed on message %s", untrusted(msg.message_id))
             decision = ModerationDecision(False, "", "error", f"chat input: {type(exc).__name__}")
         return self._record("chat input", decision, msg)
 
     def _message_rules(self, msg: ChatMessage) -> ModerationDecision:
         where = "chat input"
         now = self.clock.now()
-        block = self._blocked.get(msg.user_key)
+        shown, folded = self._name(msg.user_name)
+        seen = Seen(msg.user_key, msg.platform, msg.user_id, shown, folded)
+        self._blocks.saw(seen)
+        block = self._blocks.find(seen, now)
         if block is not None:
-            if block[0] > now:
-                return ModerationDecision(False, "", "blocked_user", f"{where}: {msg.user_key} is blocked")
-            del self._blocked[msg.user_key]
+            return ModerationDecision(False, "", "blocked_user", f"{where}: {msg.user_key} is blocked ({block.target})")
         exempt = bool(msg.roles & set(self.rules.exempt_roles))
         if self.rules.reject_emote_only and msg.emote_only and not msg.paid and not exempt:
             return ModerationDecision(False, "", "emote_only", f"{where}: only emotes")
@@ -267,16 +228,15 @@ class Moderator:
         rules = self.rules
         if rules.reject_length is not None and len(text) > rules.reject_length:
             return ModerationDecision(False, "", "too_long", f"{where}: {len(text)} characters")
-        cleaned = _clean(text)
+        cleaned = clean(text)
         if not cleaned:
             return ModerationDecision(False, "", "empty", f"{where}: nothing left after cleaning")
-        capped = _cap(cleaned, self.max_length)
-        folded = skeleton(cleaned)
-        if self._banned_re is not None and (hit := self._banned_re.search(folded)):
-            return ModerationDecision(False, capped, "banned_word", f"{where}: matched {hit.group(0)!r}")
+        capped = cap(cleaned, self.max_length)
+        if (hit := self._banned_words.find(capped)) is not None:  # what goes on is all that is looked at
+            return ModerationDecision(False, capped, "banned_word", f"{where}: matched {hit.strip()!r}")
         if exempt:
             return ModerationDecision(True, capped)
-        if rules.block_links and (link := self._find_link(_fold(cleaned))):
+        if rules.block_links and (link := self._find_link(fold_case(cleaned))):
             return ModerationDecision(False, capped, "link", f"{where}: link {link[:60]!r}")
         if spam := self._spam(cleaned):
             return ModerationDecision(False, capped, "spam", f"{where}: {spam}")
@@ -317,18 +277,18 @@ class Moderator:
             text=decision.text[:200],
             platform=msg.platform if msg else "",
             user_key=msg.user_key if msg else "",
-            user_name=msg.user_name[:100] if msg else "",
+            user_name=self.display_name(msg.user_name) if msg else "",
             message_id=msg.message_id[:200] if msg else "",
         )
         self.decisions.append(record)
         if decision.accepted:
-            log.debug("moderation accepted %s %s", where, record.message_id)
+            log.debug("moderation accepted %s %s", where, untrusted(record.message_id))
         else:
             log.info(
                 "moderation blocked %s%s (rule=%s): %s",
                 where,
-                f" from {record.user_key}" if record.user_key else "",
+                f" from {untrusted(record.user_key)}" if record.user_key else "",
                 decision.rule,
-                decision.detail,
+                untrusted(decision.detail),
             )
         return decision
