@@ -29,6 +29,7 @@ PROBE = """
 import json, streamer
 from streamer.assets import OVERLAY_DIR, PANEL_STATIC_DIR
 from streamer.config import ReplaySourceConfig, load_config
+from streamer.station.panel import STATIC as STATION_STATIC
 config = load_config()
 files = {
     "streamer": streamer.__file__,
@@ -38,6 +39,7 @@ files = {
     "sprite rig": str(config.character.sprite_pack() / "rig.yaml"),
     "overlay": str(OVERLAY_DIR / "chat.html"),
     "panel page": str(PANEL_STATIC_DIR / "panel.html"),
+    "station page": str(STATION_STATIC / "station.js"),
 }
 print(json.dumps(files))
 """

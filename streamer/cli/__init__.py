@@ -1,4 +1,4 @@
-"""The `stagecast` command: run, check, render, prepare, export, token; one module per command."""
+"""The `stagecast` command: run, check, render, prepare, export, token, station; one module per command."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from engine.logtext import OneLineFormatter
-from streamer.cli import check, export, prepare, render, run, tokens
+from streamer.cli import check, export, prepare, render, run, station, tokens
 from streamer.config import ConfigError
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stagecast", description="An always-on AI character livestream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (run, check, render, tokens, export, prepare):
+    for command in (run, check, render, tokens, export, prepare, station):
         command.register(sub)
     return parser
 

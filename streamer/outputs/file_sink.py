@@ -118,7 +118,13 @@ class SegmentedFileSink:
         self._enforce_retention()
         path = self._segment_path()
         self._index += 1
-        out = av.open(str(path), mode="w", format=_FORMATS[self.container])
+        # flush_packets: what the muxer emits reaches the file at once, header included (a small stream fills no
+        # 32 KiB I/O buffer for seconds); Matroska emits a cluster at the first keyframe past cluster_time_limit
+        # (default 5 s). A process killed mid-segment loses at most its open cluster, never the whole segment.
+        options = {"flush_packets": "1"}
+        if self.container == "mkv":
+            options["cluster_time_limit"] = "1000"  # ms
+        out = av.open(str(path), mode="w", format=_FORMATS[self.container], options=options)
         try:
             video, audio = self._encoder.add_streams(out)
         except Exception:
