@@ -95,7 +95,8 @@ def test_youtube_items_of_any_shape_normalize_or_are_skipped(item: Any) -> None:
     snippet = item.get("snippet") if isinstance(item, dict) else None
     kind = snippet.get("type") if isinstance(snippet, dict) else None
     kinds = {"textMessageEvent": ChatKind.CHAT, "superChatEvent": ChatKind.SUPER_CHAT}
-    if not isinstance(kind, str) or kind not in kinds or item.get("id") in (None, ""):  # not a chat message, or no id to track it by
+    # not a chat message, or no id to track it by: skipped
+    if not isinstance(kind, str) or kind not in kinds or item.get("id") in (None, ""):
         assert out is None
         return
     assert isinstance(out, ChatMessage)  # a chat message with an id normalizes, whatever else it holds
