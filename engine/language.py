@@ -110,3 +110,52 @@ def detect_language(text: str, default: str = "en") -> str:
 def reply_language(language: str, default: str = "en") -> str:
     """The language the character can answer in: the detected one when a voice exists for it."""
     return language if language in SUPPORTED_LANGUAGES else default
+
+
+def _script_of(ch: str, han_language: str) -> str | None:
+    """The language a character's script names, or None for neutral characters (spaces, digits,
+    punctuation, symbols) that belong to whichever run surrounds them."""
+    if ch < "\u1100":
+        return "latin" if ch.isalpha() else None
+    if _is_kana(ch):
+        return "ja"
+    if _is_han(ch):
+        return han_language
+    if _is_hangul(ch):
+        return "ko"
+    return "latin" if ch.isalpha() else None
+
+
+def script_runs(text: str, default: str = "en") -> list[tuple[str, str]]:
+    """Split a line into (text, language) runs by script, so each run can be voiced in its own language.
+
+    Han characters are Japanese when the line has kana, Chinese otherwise; a run of Latin letters
+    gets its own language guess (`default` when too short to tell). Spaces, digits and punctuation
+    stay with the run before them (the first run takes any that lead the line), so the runs
+    concatenate back to `text` exactly. A line in one script is one run.
+    """
+    han_language = "ja" if any(_is_kana(ch) for ch in text) else "zh"
+    runs: list[list[str]] = []  # [script, text]
+    lead = ""
+    for ch in text:
+        script = _script_of(ch, han_language)
+        if script is None or (runs and runs[-1][0] == script):
+            if runs:
+                runs[-1][1] += ch
+            else:
+                lead += ch
+            continue
+        runs.append([script, lead + ch])
+        lead = ""
+    if not runs:
+        return [(text, default)] if text else []
+    latin_default = default if default not in ("zh", "ja", "ko") else "en"
+    out: list[tuple[str, str]] = []
+    for script, chunk in runs:
+        guess = detect_language(chunk, latin_default) if script == "latin" else script
+        language = reply_language(guess, latin_default if script == "latin" else default)
+        if out and out[-1][1] == language:
+            out[-1] = (out[-1][0] + chunk, language)
+        else:
+            out.append((chunk, language))
+    return out

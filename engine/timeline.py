@@ -177,6 +177,9 @@ class Timeline:
                 if (turn_id is not None and s.turn_id != turn_id) or s.end_sample <= boundary:
                     keep.append(s)
                     continue
+                if s.cut_sample is not None and s.cut_sample <= boundary:
+                    keep.append(s)  # already cut here or earlier, and reported then: only its fade is left
+                    continue
                 played = max(0, boundary - s.start_sample)
                 results.append(
                     SpeechEnded(s.id, s.turn_id, s.speech.text, _played_text(s.speech, played), True, boundary)

@@ -44,9 +44,11 @@
     clear(box);
     box.lang = msg.language || "";
     const cjk = msg.language === "zh" || msg.language === "ja";
+    // the line's own spacing (a mixed "Hello everyone 大家好" keeps its English spaces); else by language
+    const spaced = (i) => (msg.spaces && msg.spaces.length === msg.words.length) ? msg.spaces[i] : (i > 0 && !cjk);
     msg.words.forEach((word, i) => {
+      if (spaced(i)) box.appendChild(document.createTextNode(" "));
       box.appendChild(el("span", word, "w " + (i < msg.index ? "done" : i === msg.index ? "now" : "")));
-      if (!cjk) box.appendChild(document.createTextNode(" "));
     });
     box.classList.remove("faded");
   }

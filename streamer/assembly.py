@@ -65,7 +65,7 @@ def build_voice(character: CharacterConfig, sample_rate: int) -> Voice:
                          rate_wpm=character.speech_rate_wpm, pitch=character.pitch)
     wanted = dict.fromkeys(("en", "zh", "ja"), character.voice) | character.voice_by_language
     if set(wanted.values()) == {"espeak"}:
-        return espeak
+        return LanguageRouter({}, default=espeak)  # espeak for every language; mixed lines still go run by run
     built: dict[str, Voice] = {"espeak": espeak}
 
     def make(name: str) -> Voice:

@@ -139,6 +139,7 @@ class CaptionChanged:
     index: int | None = None
     words: tuple[str, ...] = ()
     language: str | None = None
+    spaces: tuple[bool, ...] = ()  # a space before each word, as the line is written (mixed-script lines)
 
 
 @dataclass(frozen=True)

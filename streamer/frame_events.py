@@ -33,6 +33,7 @@ class FrameEvents:
         self._emotion_key: tuple[int, ...] | None = None
         self._speech_id: int | None = None
         self._words: tuple[str, ...] = ()
+        self._spaces: tuple[bool, ...] = ()
         self._language: str | None = None
         self._errors = 0
 
@@ -59,7 +60,8 @@ class FrameEvents:
             if word is None:
                 bus.publish(CaptionChanged(n, inputs.speaking))
             else:
-                bus.publish(CaptionChanged(n, inputs.speaking, word.speech_id, word.index, self._words, self._language))
+                bus.publish(CaptionChanged(n, inputs.speaking, word.speech_id, word.index, self._words, self._language,
+                                           self._spaces))
         emotions = state[_EMO_START:_EMO_START + len(EMOTIONS)].tolist()
         emotion_key = tuple(round(e / EMOTION_STEP) for e in emotions)
         if emotion_key != self._emotion_key:
@@ -74,9 +76,10 @@ class FrameEvents:
         self._speech_id = speech_id
         item = self.timeline.find(speech_id)
         if item is None:
-            self._words, self._language = (), None
+            self._words, self._spaces, self._language = (), (), None
             return
         speech = item.speech
         self._words, self._language = tuple(w.text for w in speech.words), speech.language
+        self._spaces = speech.word_spaces()
         self.bus.publish(SpeechStarted(speech_id, item.turn_id, speech.text, speech.language, self._words,
                                        item.start_sample))

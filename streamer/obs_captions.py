@@ -54,6 +54,7 @@ class CaptionFollower:
         self.max_chars = max_chars
         self._key: tuple[int, int] | None = None
         self._words: list[str] = []
+        self._spaces: list[bool | None] = []  # the line's own spacing, None where not known
         self._speech: int | None = None
         self._clear: asyncio.TimerHandle | None = None
         self._shown = ""
@@ -65,10 +66,12 @@ class CaptionFollower:
             if key != self._key:
                 self._key = key
                 if event.speech_id != self._speech:
-                    self._speech, self._words = event.speech_id, []
+                    self._speech, self._words, self._spaces = event.speech_id, [], []
                 if event.index < len(event.words):
                     self._words.append(event.words[event.index])
-                self._show(self._join(self._words))
+                    spaces = event.spaces
+                    self._spaces.append(spaces[event.index] if len(spaces) == len(event.words) else None)
+                self._show(self._join(self._words, self._spaces))
         elif not event.speaking and self._clear is None and self._shown:
             self._clear = asyncio.get_running_loop().call_later(self.clear_after_s, self._show, "")
 
@@ -86,10 +89,13 @@ class CaptionFollower:
     def close(self) -> None:
         self._cancel_clear()
 
-    def _join(self, words: list[str]) -> str:
+    def _join(self, words: list[str], spaces: list[bool | None]) -> str:
+        """The heard words with the line's own spacing; without it, a space between non-CJK words."""
         text = ""
-        for w in words:
-            text += w if (not text or _CJK.search(w[:1]) or _CJK.search(text[-1:])) else " " + w
+        for w, space in zip(words, spaces, strict=True):
+            if space is None:
+                space = bool(text) and not (_CJK.search(w[:1]) or _CJK.search(text[-1:]))
+            text += " " + w if space and text else w
         if len(text) > self.max_chars:  # keep the tail: the newest words matter
             text = "…" + text[-(self.max_chars - 1):]
         return text

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from streamer.chat.twitch import TwitchEventSubSource, _message
 from streamer.chat.youtube import normalize_api_item
 from streamer.config import BackoffConfig, ModerationRulesConfig, TwitchSourceConfig
-from streamer.events import ChatMessage, Fragment
+from streamer.events import ChatKind, ChatMessage, Fragment
 from streamer.moderation import Moderator
 from tests.fakes.twitch_eventsub import CLIENT_ID, TOKEN, FakeTwitch, chat_event, emote_fragment
 
@@ -72,7 +72,16 @@ def test_banned_words_hidden_with_zero_width_or_spacing_are_caught(word: str, da
        sub_type=st.sampled_from(["channel.chat.message", "channel.cheer", "channel.subscribe", "channel.raid", "x"]))
 def test_twitch_events_of_any_shape_normalize_or_are_skipped(event: dict[str, Any], sub_type: str) -> None:
     out = _message(event, sub_type, "n-1", 1.0)
-    assert out is None or isinstance(out, ChatMessage)
+    if sub_type == "x":  # not for the character: skipped
+        assert out is None
+        return
+    # every known event normalizes, whatever its fields hold, to a message of its kind
+    assert isinstance(out, ChatMessage) and out.platform == "twitch"
+    kinds = {"channel.chat.message": {ChatKind.CHAT, ChatKind.CHEER}, "channel.cheer": {ChatKind.CHEER},
+             "channel.subscribe": {ChatKind.SUBSCRIPTION}, "channel.raid": {ChatKind.RAID}}
+    assert out.kind in kinds[sub_type]
+    assert all(isinstance(v, str) for v in (out.text, out.user_name, out.user_id, out.channel, out.message_id))
+    assert out.user_name and len(out.user_name) <= 200 and out.message_id
 
 
 @pytest.mark.unit
@@ -85,7 +94,16 @@ def test_twitch_events_of_any_shape_normalize_or_are_skipped(event: dict[str, An
      "authorDetails": json_values}))
 def test_youtube_items_of_any_shape_normalize_or_are_skipped(item: Any) -> None:
     out = normalize_api_item(item, "chat")
-    assert out is None or isinstance(out, ChatMessage)
+    snippet = item.get("snippet") if isinstance(item, dict) else None
+    kind = snippet.get("type") if isinstance(snippet, dict) else None
+    kinds = {"textMessageEvent": ChatKind.CHAT, "superChatEvent": ChatKind.SUPER_CHAT}
+    # not a chat message, or no id to track it by: skipped
+    if not isinstance(kind, str) or kind not in kinds or item.get("id") in (None, ""):
+        assert out is None
+        return
+    assert isinstance(out, ChatMessage)  # a chat message with an id normalizes, whatever else it holds
+    assert out.platform == "youtube" and out.kind == kinds[kind] and out.message_id == str(item["id"])[:200]
+    assert isinstance(out.text, str) and out.user_name and len(out.user_name) <= 200
 
 
 @pytest.mark.integration

@@ -1,5 +1,6 @@
 """The show as a newcomer runs it: `stagecast run` (virtual and live) and `stagecast render`."""
 
+import hashlib
 import json
 import shutil
 import signal
@@ -77,6 +78,17 @@ def test_render_command_writes_a_playable_file_and_reports_hashes(tmp_path: Path
     info = stream_summary(out)
     assert int(info["video"]["nb_read_frames"]) == summary["frames"]
     assert info["video"]["width"] == 320
+    # the hashes it reports are those of the frames and audio it rendered: the same script rendered
+    # here (same config and seed, no file) hashes to the same values
+    from streamer.assembly import configure_torch_threads
+    from streamer.config import parse_config
+    from streamer.render_script import read_script, render_script
+
+    configure_torch_threads()
+    again = render_script(parse_config({"video": {"width": 320, "height": 240}}), read_script(script), None)
+    assert again.frames == summary["frames"]
+    assert (summary["video_sha256"], summary["audio_sha256"]) == (again.video_sha256, again.audio_sha256)
+    assert len({summary["video_sha256"], summary["audio_sha256"], hashlib.sha256().hexdigest()}) == 3
 
 
 def test_render_rejects_a_bad_script_line(tmp_path: Path):

@@ -58,7 +58,7 @@ def test_router_picks_the_voice_by_language():
     router = LanguageRouter({"en": Fixed("piper")}, default=Fixed("espeak"))
     assert router.synthesize("hi", "en").text == "piper" and router.synthesize("你好", "zh").text == "espeak"
     with pytest.raises(VoiceError, match="no voice for language"):
-        LanguageRouter({"en": Fixed("x")}).synthesize("x", "ja")
+        LanguageRouter({"en": Fixed("x")}).synthesize("こんにちは", "ja")
 
 
 def test_coqui_errors_name_what_is_missing(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from engine.clock import TimeBase
+from streamer.events import SinkChanged
 from streamer.outputs.encoder import VIDEO_INDEX, AVEncoder, EncoderSettings
 from streamer.outputs.file_sink import SegmentedFileSink
 from streamer.outputs.hub import OutputHub
@@ -129,10 +131,11 @@ class _ExplodingSink:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.starts = 0
         self.closed = False
 
     def start(self, encoder: AVEncoder) -> None:
-        pass
+        self.starts += 1
 
     def write(self, packet: av.Packet) -> None:
         self.calls += 1
@@ -163,19 +166,28 @@ class _CollectingSink:
 
 def test_failing_sink_is_restarted_and_others_continue(caplog: pytest.LogCaptureFixture) -> None:
     bad, good = _ExplodingSink(), _CollectingSink()
-    hub = OutputHub(_settings(), [bad, good], queue_frames=2)
+    events: list[SinkChanged] = []
+    hub = OutputHub(_settings(), [bad, good], queue_frames=2, publish=events.append)
     hub.open()
     _push(hub, 60)
+    # keep the stream going (in real time) until the failed sink has been started again and writes
+    deadline, n = time.monotonic() + 15, 60
+    while (bad.starts < 2 or bad.calls < 10) and time.monotonic() < deadline:
+        hub.submit(n, _frame(n), _tone(n))
+        n += 1
+        time.sleep(1 / FPS)
     hub.close()
     hub.close()  # idempotent
     stats = hub.stats()
+    assert bad.starts == 2 and bad.calls >= 10, (bad.starts, bad.calls)  # restarted, and wrote again
     assert stats.sinks["exploding"].restarts == 1
-    assert "disk on fire" in (stats.sinks["exploding"].error or "") or stats.sinks["exploding"].state == "closed"
-    assert bad.calls >= 5 and bad.closed
+    states = [(e.state, e.detail) for e in events if e.name == "exploding"]
+    assert states == [("degraded", "OSError: disk on fire"), ("ok", ""), ("closed", "")], states
+    assert stats.sinks["exploding"].state == "closed" and bad.closed
     assert stats.sinks["collector"].state == "closed" and good.closed
     assert good.started_with is hub.encoder
     video = [pts for idx, pts in good.packets if idx == VIDEO_INDEX]
-    assert video == list(range(60))
+    assert video == list(range(n))  # the other sink got every frame
     assert stats.sinks["collector"].packets == len(good.packets)
     assert any("exploding" in r.getMessage() and r.exc_info for r in caplog.records)
     with pytest.raises(RuntimeError):

@@ -138,11 +138,31 @@ def test_breath_moves_shoulders_only_a_little(renderer: ProceduralRenderer) -> N
     assert rows.numel() > 0 and rows.min() > int(0.6 * H)  # shoulders and neckline, not the face
 
 
+def colour_share(rgb: torch.Tensor, colour: tuple[int, int, int], tolerance: int = 12) -> float:
+    """The share of the frame's pixels within `tolerance` of `colour` (per channel)."""
+    return float(((rgb.int() - torch.tensor(colour)).abs().amax(-1) <= tolerance).float().mean())
+
+
 @pytest.mark.parametrize("name", sorted(LOOKS))
 def test_looks_and_sizes_render(name: str) -> None:
+    """Each look draws its character, in its own colours, centred and whole, landscape and portrait."""
+    look = LOOKS[name]
+    state = make_state(joy=1.0, head_roll=1.0).unsqueeze(0)
     for w, h in ((160, 90), (90, 160)):
-        frame = ProceduralRenderer(w, h, LOOKS[name]).render(make_state(joy=1.0, head_roll=1.0).unsqueeze(0))
+        renderer = ProceduralRenderer(w, h, look)
+        frame, rgba = renderer.render(state), renderer.render_rgba(state)
         assert frame.shape == (1, h, w, 3)
+        alpha = rgba[0, ..., 3]
+        assert int(alpha[0, 0]) == int(alpha[0, -1]) == 0 and int(alpha[int(0.4 * h), w // 2]) == 255  # centred
+        assert 0.1 < float((alpha == 255).float().mean()) < 0.8, (name, w, h)  # a character, not a blank or a fill
+        assert colour_share(rgba[0, ..., :3], look.hair) > 0.01, (name, w, h)  # its hair colour
+        assert colour_share(rgba[0, ..., :3], look.skin) > 0.01, (name, w, h)  # and skin are on screen
+        opaque = alpha == 255
+        # the same character over the background (compositing may round by one level)
+        assert (frame[0][opaque].int() - rgba[0, ..., :3][opaque].int()).abs().max() <= 1
+    silhouettes = {n: ProceduralRenderer(160, 90, LOOKS[n]).render_rgba(state)[0, ..., 3] for n in LOOKS}
+    others = [n for n in silhouettes if n != name]
+    assert all(not torch.equal(silhouettes[name], silhouettes[n]) for n in others)  # a look of its own
 
 
 def test_look_validation() -> None:
@@ -159,9 +179,25 @@ def test_module_exports_without_data_dependent_control_flow(renderer: Procedural
     assert torch.equal(exported.module()(states), renderer.module(states))
 
 
+def cell_state(row: int, column: int) -> torch.Tensor:
+    """The state of a contact-sheet cell: row 0 neutral, then each emotion; column: each viseme."""
+    emotion = (None, *EMOTIONS)[row]
+    extra = {emotion: 1.0} if emotion else {}
+    name = VISEMES[column]
+    return viseme(name, **extra) if name != "closed" else make_state(**extra)
+
+
 def test_contact_sheet(renderer: ProceduralRenderer) -> None:
     """Rows: neutral + each emotion; columns: each viseme. Written for people to look at."""
     sheet = contact_sheet(renderer.render)
     ARTIFACTS.mkdir(exist_ok=True)
     write_png(ARTIFACTS / "contact_sheet_procedural.png", sheet.numpy())
     assert sheet.shape == (H * (1 + len(EMOTIONS)), W * len(VISEMES), 3)
+    # every cell is a different face: rows (emotions) differ, and columns (visemes) differ at the mouth
+    cells = sheet.reshape(1 + len(EMOTIONS), H, len(VISEMES), W, 3).permute(0, 2, 1, 3, 4)
+    for r, c in ((0, 0), (len(EMOTIONS), len(VISEMES) - 1)):  # laid out where the legend says
+        assert torch.equal(cells[r, c], render1(renderer, cell_state(r, c))), (r, c)
+    firsts = [region(cells[r, 0], FACE) for r in range(cells.shape[0])]
+    assert all(mean_diff(a, b) > 1.0 for i, a in enumerate(firsts) for b in firsts[i + 1:])
+    mouths = [region(cells[0, c], MOUTH) for c in range(cells.shape[1])]
+    assert all(mean_diff(a, b) > 1.0 for i, a in enumerate(mouths) for b in mouths[i + 1:])

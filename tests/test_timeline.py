@@ -108,23 +108,32 @@ def test_memory_is_bounded_after_speech_ends():
 
 
 def test_cut_is_thread_safe_against_pulls():
+    """Cuts and schedules from one thread while another pulls frames: every frame comes out whole and
+    in order, and every speech ends exactly once (cut, dropped unheard, or played through). An exception
+    in the puller fails the test (tests/conftest.py)."""
     tl = Timeline(TB)
-    tl.schedule(tone_speech(["w"] * 50, word_s=0.1), at_frame=0)
-    stop = threading.Event()
+    ids = [tl.schedule(tone_speech(["w"] * 50, word_s=0.1), at_frame=0).id]
+    frames = []
 
     def puller():
-        n = 0
-        while not stop.is_set() and n < 2000:
-            tl.pull(n)
-            n += 1
+        for n in range(2000):
+            frames.append(tl.pull(n))
 
-    t = threading.Thread(target=puller)
+    t = threading.Thread(target=puller, name="puller")
     t.start()
+    reports = []
     for _ in range(200):
-        tl.cut()
-        tl.schedule(tone_speech(["z"], word_s=0.05))
-    stop.set()
+        reports += tl.cut()
+        ids.append(tl.schedule(tone_speech(["z"], word_s=0.05)).id)
     t.join()
+    reports += tl.cut()
+    frames += pull_range(tl, 2000, 2060)  # past every fade: all speech settles
+    reports += [e for f in frames for e in f.ended]
+    assert [f.n for f in frames] == list(range(2060))
+    assert sorted(r.speech_id for r in reports) == sorted(ids)  # each ends once, none lost or doubled
+    for f in frames:
+        assert f.audio.shape == (SPF,) and np.isfinite(f.audio).all() and np.abs(f.audio).max() <= 1.0
+        assert f.visemes.min() >= 0 and f.visemes.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_wait_for_frame_resolves_when_pulled():

@@ -90,7 +90,8 @@ class CharacterConfig(ConfigModel):
     runtime: Literal["auto", "torch", "torch-inductor", "torch-cuda", "onnxruntime", "tensorrt"] = Field(
         "auto", description="procedural renderer runtime; auto falls back TensorRT -> CUDA -> compiled CPU (once "
         "`stagecast prepare` built it) -> traced CPU; torch-inductor compiles for this CPU (about 4x faster at 720p, "
-        "needs g++, about a minute to build the first time, seconds after)")
+        "needs g++, about a minute to build the first time, seconds after). Unverified: tensorrt was never run, "
+        "torch-cuda was measured once on one GPU and is not tested")
     live2d: dict[str, Any] | None = Field(None, description="Live2D settings (model: path to .model3.json/.model.json)")
     sprites: Path | None = Field(None, description="sprite pack folder (rig.yaml + PNG parts) for appearance sprites; "
                                  "relative to the config file; default: the shipped configs/characters/sprite-demo")

@@ -136,7 +136,7 @@ class LiveFeed:
         self.word, self.speaking = key, event.speaking
         self.broadcast("caption", {"type": "caption", "n": event.n, "speaking": event.speaking,
                                    "speech_id": event.speech_id, "index": event.index, "words": list(event.words),
-                                   "language": event.language})
+                                   "language": event.language, "spaces": list(event.spaces)})
 
     def _on_emotion(self, event: EmotionChanged) -> None:
         self.emotions = list(event.values)
