@@ -8,8 +8,10 @@ stay in benchmarks/results/station.json when one section is rerun):
     in every show is the node's capacity at that size. Also the CPU each show used per second of stream.
   * ``overhead``: the same shows as Ray actors and as plain processes (the same `ShowHost` code in a
     `python` child), side by side in one run: CPU seconds per stream second, and the ratio Ray / plain.
+  * ``batch``: batch throughput (video seconds rendered per wall second) against the number of Ray
+    workers, beside the same scripts rendered one by one in one process (``station_batch.batch_rows``).
 
-    python benchmarks/station.py [--sections live,overhead] [--seconds 20] [--max-shows 4]
+    python benchmarks/station.py [--sections live,overhead,batch] [--seconds 20] [--max-shows 4]
 
 Late frames depend on everything else the machine runs; on a shared machine read them as a floor.
 """
@@ -164,15 +166,24 @@ def _ask(child: subprocess.Popen[str]) -> dict[str, Any]:
     return dict(json.loads(child.stdout.readline()))
 
 
+def section_batch(args: argparse.Namespace) -> dict[str, Any]:
+    """Batch throughput against the number of workers, every run checked against the local hashes."""
+    from benchmarks.station_batch import batch_rows
+
+    workers = tuple(range(1, (os.cpu_count() or 1) + 1))
+    return {"rows": batch_rows(workers)}
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "live": section_live,
     "overhead": section_overhead,
+    "batch": section_batch,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="live,overhead", help=f"comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--sections", default="live,overhead,batch", help=f"comma-separated: {', '.join(SECTIONS)}")
     parser.add_argument("--seconds", type=float, default=20.0, help="stream seconds measured per run")
     parser.add_argument("--max-shows", type=int, default=4)
     parser.add_argument("--overhead-shows", type=int, default=1)
