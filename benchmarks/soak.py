@@ -41,6 +41,7 @@ from engine.timeline import Timeline
 from streamer.attachments import build_attachments
 from streamer.config import StagecastConfig, parse_config
 from streamer.events import FrameTick
+from streamer.moderation.moderator import NAME_CACHE
 from streamer.outputs.encoder import AUDIO_INDEX, VIDEO_INDEX
 from streamer.show import Show
 
@@ -123,8 +124,7 @@ def sizes(show: Show) -> dict[str, int]:
     """What could grow without bound over a long show (called on the frame thread, between frames)."""
     moderator, director = show.parts.moderator, show.director
     out = {
-        "moderator_users": len(moderator._users), "moderator_pasta": len(moderator._pasta),
-        "moderator_blocked": len(moderator._blocked), "moderator_decisions": len(moderator.decisions),
+        **{f"moderator_{k}": v for k, v in moderator.sizes().items()},
         "history": len(director.history), "completed_turns": len(director.completed),
         "waiting_turns": len(director.scheduler._waiting),
         "timeline_speeches": len(show.timeline._speeches), "timeline_cues": len(show.timeline._cues),
@@ -143,6 +143,8 @@ def caps(show: Show) -> dict[str, int]:
             "history": show.director.history.maxlen or 0, "completed_turns": show.director.completed.maxlen or 0,
             "waiting_turns": c.director.queue_cap, "memory_viewers": memory.max_viewers,
             "memory_summaries": memory.max_summaries, "memory_bytes": memory.max_bytes,
+            "moderator_seen": c.moderation.tracked_users, "moderator_pasta": c.moderation.tracked_users,
+            "moderator_names": NAME_CACHE,
             "memory_turns": memory.window_turns + 100,  # folded into summaries in batches, when a prune is due
             "timeline_speeches": 64, "timeline_cues": 64}
 
@@ -308,6 +310,7 @@ def main() -> None:
           and result["audio_samples"] == result["expected_audio_samples"]
           and result["timeline_playhead_samples"] == result["audio_samples"]
           and result["pts_gaps"] == 0 and result["pts_duplicates"] == 0 and result["idle_state_equal"]
+          and bool(result["sizes"])  # sampled at all: a failing probe leaves this empty
           and not result["sizes_over_cap"] and not result["sizes_growing_after_settle"])
     sys.exit(0 if ok and result["exit_code"] == 0 else 1)
 

@@ -76,6 +76,10 @@ class Blocks:
         self._seen: OrderedDict[str, Seen] = OrderedDict()
         self.remember = remember
 
+    def sizes(self) -> dict[str, int]:
+        """How many blocks are held and how many viewers are remembered (a soak watches both)."""
+        return {"blocks": len(self._blocks), "seen": len(self._seen)}
+
     def saw(self, seen: Seen) -> None:
         self._seen[seen.key] = seen
         self._seen.move_to_end(seen.key)

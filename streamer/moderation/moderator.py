@@ -43,6 +43,9 @@ _LINK = re.compile(
 _HOST = re.compile(r"^(?:[a-z]+://)?(?:www\.)?([^/\s:?#]+)")
 
 
+NAME_CACHE = 4096  # cleaned names remembered, so a name is folded and checked once
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """One moderation decision as the panel shows it."""
@@ -133,7 +136,7 @@ class Moderator:
         cleaned = clean(name)
         shown = NAME_PLACEHOLDER if not cleaned or self._name_rule(cleaned) is not None else cap(cleaned, NAME_LIMIT)
         known = self._names[name] = (shown, name_key(cleaned))
-        if len(self._names) > 4096:
+        if len(self._names) > NAME_CACHE:
             self._names.popitem(last=False)
         return known
 
@@ -145,6 +148,12 @@ class Moderator:
         return None
 
     # ----- checks ----------------------------------------------------------------------------------
+    def sizes(self) -> dict[str, int]:
+        """The size of every table the moderator keeps (a soak checks each stays bounded)."""
+        blocks = self._blocks.sizes()
+        return {"users": len(self._users), "pasta": len(self._pasta), "blocked": blocks["blocks"],
+                "seen": blocks["seen"], "names": len(self._names), "decisions": len(self.decisions)}
+
     def check_input(self, text: str) -> ModerationDecision:
         """For viewer chat before it reaches the director (text rules only; see check_message)."""
         return self._record("chat input", self._text_rules(text, "chat input", exempt=False), None)
