@@ -34,6 +34,7 @@ def test_one_hour_of_stream_keeps_exact_time_memory_and_identity(tmp_path: Path)
     # exactly what a fresh animator on a fresh timeline gives for the same idle frame
     assert result["idle_state_equal"] is True, result["idle_state_frame"]
     # what could grow without bound stays within its cap, and what has no cap stays flat after warm-up
+    assert len(result["sizes"]) == 6, "the size probe failed (see the soak's log)"
     assert result["sizes_over_cap"] == [] and result["sizes_growing_after_settle"] == [], result["sizes"][-1]
     assert result["sizes"][-1]["memory_turns"] > 0 and result["sizes"][-1]["history"] > 0  # they were in use
     assert result["speech_turns"] > 100  # a reply every few seconds of the hour, not a capped count
