@@ -110,6 +110,18 @@ def _resolve_paths(config: StagecastConfig, base_dir: Path) -> None:
         config.panel.db_path = (base_dir / config.panel.db_path).resolve()
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """A YAML file's data; a missing file or bad YAML is a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_config(path: Path | str | None = None) -> StagecastConfig:
     """Load a YAML file (default: configs/default.yaml, else the embedded defaults)."""
     if path is None:
@@ -117,14 +129,6 @@ def load_config(path: Path | str | None = None) -> StagecastConfig:
             return parse_config({}, "<embedded defaults>", Path.cwd())
         path = DEFAULT_CONFIG
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    config = parse_config(data, str(path), path.resolve().parent)
+    config = parse_config(read_yaml(path, "config"), str(path), path.resolve().parent)
     config.panel.config_path = path.resolve()  # the panel's admin "reload" re-reads this file
     return config

@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from streamer.config import ConfigError, ConfigModel, PanelConfig, StagecastConfig
-from streamer.config.loader import parse_config
+from streamer.config.loader import parse_config, read_yaml
 
 SHOW_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -167,15 +167,7 @@ def parse_station(data: Any, source: str = "<station>", base_dir: Path | None = 
 
 def load_station(path: Path | str) -> Station:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read station file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    station = parse_station(data, str(path), path.resolve().parent)
+    station = parse_station(read_yaml(path, "station file"), str(path), path.resolve().parent)
     return Station(station.settings, station.shows, station.refused, path.resolve())
 
 
