@@ -61,21 +61,28 @@ def _done_line(done: int, total: int, job: RenderJob, result: JobResult) -> str:
             f"rendered in {result.render_s:.1f} s on {where} (pid {result.pid})")
 
 
+def _record(report: BatchReport, outcome: JobResult | JobFailure, job: RenderJob, done: int, total: int,
+            progress: Progress) -> None:
+    """One finished job, local or on Ray: write the video or note the failure, and say so."""
+    if isinstance(outcome, JobFailure):
+        report.failures.append(outcome)
+        progress(f"[{done}/{total}] FAILED {outcome.error}")
+        return
+    _write(outcome, job.out)
+    report.results.append(outcome)
+    progress(_done_line(done, total, job, outcome))
+
+
 def run_local(jobs: list[RenderJob], progress: Progress = lambda line: None, threads: int | None = None) -> BatchReport:
     """Render the jobs one after another in this process (the fallback without Ray)."""
     report = BatchReport(workers=1)
     start = time.perf_counter()
     for done, job in enumerate(jobs, 1):
         try:
-            result = render_job(job, threads)
+            outcome: JobResult | JobFailure = render_job(job, threads)
         except Exception as exc:  # one script's failure is reported, the batch goes on
-            failure = JobFailure(job.script, f"{job.script}: render failed: {type(exc).__name__}: {exc}")
-            report.failures.append(failure)
-            progress(f"[{done}/{len(jobs)}] FAILED {failure.error}")
-            continue
-        _write(result, job.out)
-        report.results.append(result)
-        progress(_done_line(done, len(jobs), job, result))
+            outcome = JobFailure(job.script, f"{job.script}: render failed: {type(exc).__name__}: {exc}")
+        _record(report, outcome, job, done, len(jobs), progress)
     report.wall_s = time.perf_counter() - start
     return report
 
@@ -152,15 +159,10 @@ def run_ray(
                 job = pending.pop(ref)
                 done += 1
                 try:
-                    result = ray.get(ref)
+                    outcome: JobResult | JobFailure = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    failure = JobFailure(job.script, _failure_text(job, exc, retries + 1))
-                    report.failures.append(failure)
-                    progress(f"[{done}/{len(jobs)}] FAILED {failure.error}")
-                    continue
-                _write(result, job.out)
-                report.results.append(result)
-                progress(_done_line(done, len(jobs), job, result))
+                    outcome = JobFailure(job.script, _failure_text(job, exc, retries + 1))
+                _record(report, outcome, job, done, len(jobs), progress)
         report.wall_s = time.perf_counter() - start
         return report
     finally:
