@@ -8,7 +8,6 @@ import hashlib
 import http.server
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,26 +16,13 @@ from pathlib import Path
 import av
 
 from streamer.outputs.encoder import VIDEO_INDEX
+from tests.obs_support import free_port, port_open
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
 
 def have_nginx_rtmp() -> bool:
     return shutil.which("nginx") is not None and RTMP_MODULE.exists()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class PublishLog:
