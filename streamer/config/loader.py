@@ -45,14 +45,17 @@ def _substitute_env(value: Any, path: str, source: str) -> Any:
     return value
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
+def format_errors(error: ValidationError, source: str, title: str = "invalid configuration",
+                  unknown_hint: str = "see configs/default.yaml for the known keys") -> str:
+    """A validation error as one line per wrong key: where, what is wrong, and the value given."""
+    lines = [f"{source}: {title}"]
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-after"))
         # Union members show up in the path ("replay", "local"); keep them, they say which shape failed.
         what = item["msg"]
         if item["type"] == "extra_forbidden":
-            what = "unknown key (check the spelling; see configs/default.yaml for the known keys)"
+            what = f"unknown key (check the spelling; {unknown_hint})" if unknown_hint else \
+                "unknown key (check the spelling)"
         got = item.get("input")
         got_text = "" if item["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
         lines.append(f"  {loc or '(top level)'}: {what}{got_text}")
@@ -69,7 +72,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     try:
         config = StagecastConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(format_errors(exc, source)) from None
     if base_dir is not None:
         _resolve_paths(config, base_dir)
     if isinstance(config.character.look, str) and config.character.look not in LOOKS:

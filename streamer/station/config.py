@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from streamer.config import ConfigError, ConfigModel, PanelConfig, StagecastConfig
-from streamer.config.loader import parse_config, read_yaml
+from streamer.config.loader import format_errors, parse_config, read_yaml
 
 SHOW_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -80,19 +80,6 @@ class Station:
     path: Path | None = None
 
 
-def _format(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid station file"]
-    for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
-        what = item["msg"]
-        if item["type"] == "extra_forbidden":
-            what = "unknown key (check the spelling)"
-        got = item.get("input")
-        extra = "" if item["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {loc or '(top level)'}: {what}{extra}")
-    return "\n".join(lines)
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """`over` set into `base`; nested mappings merge, everything else replaces."""
     out = dict(base)
@@ -147,7 +134,7 @@ def parse_station(data: Any, source: str = "<station>", base_dir: Path | None = 
     try:
         parsed = StationFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, source)) from None
+        raise ConfigError(format_errors(exc, source, "invalid station file", unknown_hint="")) from None
     seen: set[str] = set()
     for entry in parsed.shows:
         if entry.name in seen:
