@@ -210,12 +210,17 @@ def test_a_stream_that_is_not_audio_is_reported_and_the_show_goes_on(tmp_path: P
     detail: dict[str, str] = {}
 
     async def script() -> None:
-        await events.health("listen:junk", HealthStatus.DEGRADED)
+        degraded = await events.health("listen:junk", HealthStatus.DEGRADED)
         frames = show.control.status().frames
         await asyncio.sleep(1.0)
         assert show.control.status().frames > frames + 20  # the picture goes on
-        h = show.control.status().health["listen:junk"]
-        detail["text"] = h.detail
+        status = show.control.status()
+        assert status.restarts.get("listen:junk", 0) >= 2, status.restarts  # it keeps retrying
+        # a retry is not recovery: the input stays degraded until audio flows
+        since = [e.health for e in events.items[degraded:]
+                 if isinstance(e, HealthChanged) and e.health.component == "listen:junk"]
+        assert all(h.status == HealthStatus.DEGRADED for h in since), since
+        detail["text"] = status.health["listen:junk"].detail
 
     run_show(show, script)
     assert detail["text"].startswith("junk: "), detail  # the input named, then FFmpeg's reason

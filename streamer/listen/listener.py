@@ -131,10 +131,14 @@ class Listener:
         control = self._ctl
         component = f"listen:{channel.name}"
         backoff = channel.input.backoff
+        failing = False  # after a failure the input stays degraded until audio flows again
+        control.report_health(component, HealthStatus.OK)
         while True:
             try:
-                control.report_health(component, HealthStatus.OK)
                 async for pcm in channel.input.chunks():
+                    if failing:
+                        failing = False
+                        control.report_health(component, HealthStatus.OK)
                     await self._process(channel, pcm)
                 log.info("%s: the input ended", channel.name)
                 await self._end_utterance(channel, keep=True)
@@ -142,6 +146,7 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except InputError as exc:
+                failing = True
                 await self._end_utterance(channel, keep=False)
                 control.report_health(component, HealthStatus.DEGRADED, str(exc))
                 control.count_restart(component)
@@ -149,6 +154,7 @@ class Listener:
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
             except Exception as exc:
+                failing = True
                 await self._end_utterance(channel, keep=False)
                 log.exception("%s: listening failed; restarting", channel.name)
                 control.report_health(component, HealthStatus.DEGRADED, f"{type(exc).__name__}: {exc}")
