@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import av
@@ -72,6 +73,7 @@ class NginxRtmp:
     def __init__(self, root: Path, publishes: PublishLog) -> None:
         self.root = root
         self.port = free_port()
+        self.control_port = free_port()  # nginx-rtmp's control module: drops a publisher on request
         self.records = root / "rec"
         self.records.mkdir(parents=True)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -84,6 +86,10 @@ worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log info;
 events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  server {{ listen 127.0.0.1:{self.control_port}; location /control {{ rtmp_control all; }} }}
+}}
 rtmp {{
   server {{
     listen 127.0.0.1:{self.port};
@@ -124,6 +130,12 @@ rtmp {{
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+    def drop_publisher(self, name: str) -> None:
+        """The server ends a publish it had accepted (``/control/drop/publisher``), as a platform does."""
+        url = f"http://127.0.0.1:{self.control_port}/control/drop/publisher?app=live&name={name}"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            assert reply.status == 200, reply.status
 
     def recordings(self) -> list[Path]:
         return sorted(self.records.glob("*.flv"), key=lambda p: p.stat().st_mtime)

@@ -1,7 +1,8 @@
 """An RTMP ingest that dies mid-show, as it does in production: a real nginx-rtmp is SIGKILLed and
 restarted 20 s later. While it is away, /api/status and the metrics say so (link state, seconds off
 air, dropped packets); once it accepts again the stream is back within 2 s, starting at the live
-edge: the first frame nginx records after the reconnect left the encoder less than 1 s before."""
+edge: the first frame nginx records after the reconnect left the encoder less than 1 s before. A server
+that takes the stream and drops it at once gets the doubling backoff instead of a reconnect loop."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.clock import FrameClock, TimeBase
+from streamer.events import SinkChanged
 from streamer.outputs.encoder import VIDEO_INDEX, AVEncoder, EncoderSettings
 from streamer.outputs.hub import OutputHub
 from streamer.outputs.rtmp_sink import RtmpSink
@@ -318,3 +320,77 @@ def test_resume_is_configured_per_rtmp_output_and_a_wrong_value_is_named() -> No
     assert [s.resume for s in sinks if isinstance(s, RtmpSink)] == ["live", "buffered"]
     with pytest.raises(ConfigError, match=r"outputs\.rtmp\.0\.resume"):
         parse_config({"outputs": {"rtmp": [{"url": url, "stream_key_env": None, "resume": "replay"}]}})
+
+
+@pytest.mark.slow  # six publishes, each held off by the backoff it earned: about 25 s
+def test_a_server_that_takes_the_stream_and_drops_it_gets_the_backoff_until_a_link_holds(tmp_path: Path) -> None:
+    """A platform that accepts the publish and ends it a moment later (a bad key on some ingests, an
+    overloaded edge) must not be hammered: each short-lived link earns the doubling backoff (1, 2, 4, 4 s).
+    A link that held past STABLE_S was a working stream, so losing it reconnects at once and starts the
+    backoff over."""
+    from streamer.outputs.network_sink import STABLE_S
+
+    lives = [0.5, 0.5, 0.5, 0.5, STABLE_S + 1.0, 0.5]  # how long nginx lets each publish stay live
+    holds = [1.0, 2.0, 4.0, 4.0, 0.0, 1.0]  # the wait the sink owes after each drop
+    states: list[tuple[float, str]] = []
+    publishes = PublishLog()
+    nginx = NginxRtmp(tmp_path / "nginx", publishes)
+    nginx.start()
+
+    def on_change(event: object) -> None:
+        assert isinstance(event, SinkChanged), event
+        states.append((time.monotonic(), event.state))
+
+    sink = RtmpSink(f"rtmp://127.0.0.1:{nginx.port}/live", "flappy", backoff_initial=1.0, backoff_max=4.0,
+                    publish=on_change)
+    drops: list[float] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def live_after(t: float) -> float:
+        deadline = time.monotonic() + 20
+        while not (live := [at for at, s in list(states) if s == "live" and at >= t]):
+            assert time.monotonic() < deadline, f"the sink did not go live after the publish: {states}"
+            time.sleep(0.01)
+        return live[0]
+
+    def server() -> None:
+        try:
+            for i, life in enumerate(lives, 1):
+                on_air = live_after(publishes.wait_count(i, 30))
+                time.sleep(max(0.0, on_air + life - time.monotonic()))
+                nginx.drop_publisher("flappy")
+                drops.append(time.monotonic())
+            publishes.wait_count(len(lives) + 1, 30)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    timebase = TimeBase(FPS, 48000)
+    clock = FrameClock(timebase)
+    frame = np.zeros((96, 128, 3), np.uint8)
+    audio = np.zeros(timebase.samples_per_frame, np.float32)
+    thread = threading.Thread(target=server, name="test-flappy-server", daemon=True)
+    try:
+        with OutputHub(EncoderSettings(width=128, height=96, timebase=timebase), [sink]) as hub:
+            clock.start()
+            thread.start()
+            n = 0
+            while not done.is_set():
+                assert n < 90 * FPS, "the test ran past 90 s"
+                clock.wait_for(n)
+                hub.submit(n, frame, audio)
+                n += 1
+        thread.join(5)
+    finally:
+        nginx.stop()
+        publishes.close()
+    if failure:
+        raise failure[0]
+    gaps = [publishes.times[i + 1] - drops[i] for i in range(len(drops))]
+    print("\ndrop -> next publish: " + ", ".join(f"{g:.2f} s (owed {h:.0f})" for g, h in zip(gaps, holds, strict=True)))
+    for i, (gap, hold) in enumerate(zip(gaps, holds, strict=True)):
+        assert gap >= hold, f"drop {i + 1}: published again {gap:.2f} s after, before its {hold} s backoff"
+        assert gap < hold + 2.0, f"drop {i + 1}: published again only {gap:.2f} s after (owed {hold} s)"
+    assert sink.status.reconnects >= len(lives), sink.status
