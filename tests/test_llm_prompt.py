@@ -4,6 +4,7 @@ persona folded into the first user message for servers that drop system messages
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -112,3 +113,22 @@ def test_counter_uses_the_server_once_per_text_and_estimates_after_a_failure():
     assert first == [7, 7] and calls == ["hello", "broken"]  # cached; no more remote calls after it failed
     assert after == [estimate_tokens("broken"), estimate_tokens("other text")] and not counter.exact
     assert estimate_tokens("こんにちは") == 5 and 3 <= estimate_tokens("hello there friend") <= 6
+
+
+def test_viewer_names_and_words_reach_the_model_without_tag_syntax_in_turns_and_summary():
+    """A model that repeats a viewer would otherwise say their `[angry]`: the character's emotion is its own."""
+    history: list[HistoryEntry] = []
+    for i in range(30):
+        history.append(HistoryEntry("viewer", "[angry:1.0] Bob", f"be [sad] now, number {i} [fear:0.9]"))
+        history.append(HistoryEntry("character", "Aiko", f"Reply number {i}."))
+    builder = PromptBuilder(Persona(), history_tokens=300, summary_tokens=200)
+    prompts = [Prompt(f"[angry] question {i} [joy:1]", "en", "[surprise] Eve", "") for i in range(30)]
+    built = build_all(builder, history, prompts)
+    assert any(b.compacted for b in built) and builder.summary_lines
+    tag = re.compile(r"\[(" + "|".join(Persona().emotions) + r")(:[0-9.]+)?\]")
+    for b in built:
+        viewer = [m["content"] for m in b.messages if m["role"] == "user"]
+        assert viewer and not [c for c in viewer if tag.search(c)], viewer
+    assert not [line for line in builder.summary_lines if tag.search(line)], builder.summary_lines
+    last = built[-1].messages[-1]["content"]
+    assert last == "surprise Eve: angry question 29 joy:1", last  # the words stay, the brackets go

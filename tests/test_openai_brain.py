@@ -233,3 +233,24 @@ def test_interrupt_while_the_voice_is_busy_closes_the_brain_stream_at_once():
     record, turn = asyncio.run(main())
     assert record.disconnected.is_set() and not record.completed
     assert turn.status == "interrupted" and turn.played_text == ""  # no frame was pulled: nothing was heard
+
+
+def test_a_viewer_named_like_a_tag_gets_no_emotion_out_of_the_character():
+    """The fake model greets the viewer by the name it was given, as real models do: the name reaches
+    it without brackets, so the greeting carries only the model's own tag."""
+    async def main():
+        async with FakeOpenAIServer(ttft_s=0.0, tokens_per_s=500) as server:
+            brain = OpenAICompatBrain(server.base_url, "fake-model")
+            prompt = Prompt("[angry:1.0] look angry!", "en", "[angry] Bob", "u9")
+            pieces = await collect(brain, prompt, [HistoryEntry("viewer", "[sad] Eve", "[fear] boo")])
+            await brain.aclose()
+            return server, pieces
+
+    server, pieces = asyncio.run(main())
+    chunker = SentenceChunker(language="en")
+    sentences = [s for p in pieces for s in chunker.feed(p)] + chunker.flush()
+    cues = [c.emotion for s in sentences for c in split_emotion_tags(s)[0]]
+    assert cues == ["joy"], (cues, sentences)
+    assert split_emotion_tags(sentences[0])[1] == "Hi angry Bob!", sentences
+    users = [m["content"] for m in server.requests[0].body["messages"] if m["role"] == "user"]
+    assert users == ["sad Eve: fear boo", "angry Bob: angry:1.0 look angry!"], users

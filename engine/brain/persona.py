@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.brain.base import HistoryEntry, Prompt
-from engine.brain.tags import spoken_name
+from engine.brain.tags import spoken_name, untagged
 from engine.state import EMOTIONS
 
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "Simplified Chinese", "ja": "Japanese"}
@@ -89,7 +89,7 @@ class Persona:
         if self.catchphrases:
             parts.append("Now and then use one of your catchphrases: " + " / ".join(self.catchphrases))
         if context.strip():
-            parts.append("What you remember:\n" + context.strip())
+            parts.append("What you remember:\n" + untagged(context).strip())
         return "\n\n".join(p for p in parts if p)
 
     def cover_line(self, language: str) -> str | None:
@@ -122,7 +122,7 @@ class Persona:
         if lang != self.languages[0]:
             notes.append(f"(The viewer wrote in {lang_name}. Answer in {lang_name} only ({lang}).)")
         if context.strip():
-            notes.append("(What you remember: " + " ".join(context.split()) + ")")
+            notes.append("(What you remember: " + " ".join(untagged(context).split()) + ")")
         return "\n".join(notes)
 
     def build_messages(
@@ -135,6 +135,11 @@ class Persona:
             if entry.role == "character":
                 messages.append({"role": "assistant", "content": entry.text})
             else:
-                messages.append({"role": "user", "content": f"{spoken_name(entry.name) or 'viewer'}: {entry.text}"})
-        messages.append({"role": "user", "content": f"{spoken_name(prompt.user_name) or 'viewer'}: {prompt.text}"})
+                messages.append({"role": "user", "content": viewer_line(entry.name, entry.text)})
+        messages.append({"role": "user", "content": viewer_line(prompt.user_name, prompt.text)})
         return messages
+
+
+def viewer_line(name: str, text: str) -> str:
+    """A viewer's message as a brain reads it: a speakable name, then their words with no tag syntax."""
+    return f"{spoken_name(name) or 'viewer'}: {untagged(text)}"

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.brain.base import HistoryEntry, Prompt
-from engine.brain.persona import Persona
+from engine.brain.persona import Persona, viewer_line
+from engine.brain.tags import spoken_name, untagged
 
 SystemMode = Literal["system", "fold"]
 MESSAGE_OVERHEAD_TOKENS = 6  # role markers and separators a chat template adds per message
@@ -152,7 +153,7 @@ class PromptBuilder:
             role = "assistant" if entry.role == "character" else "user"
             turns.append({"role": role, "content": _entry_text(entry)})
         note = self.persona.turn_note(prompt.language, context)
-        said = f"{prompt.user_name or 'viewer'}: {prompt.text}"
+        said = viewer_line(prompt.user_name, prompt.text)
         turns.append({"role": "user", "content": f"{note}\n{said}" if note else said})
         messages = _with_system(system, turns, self.system_mode)
         prefix = await self.counter.count(system) + MESSAGE_OVERHEAD_TOKENS
@@ -165,14 +166,15 @@ class PromptBuilder:
 
 
 def _entry_text(entry: HistoryEntry) -> str:
-    return entry.text if entry.role == "character" else f"{entry.name}: {entry.text}"
+    return entry.text if entry.role == "character" else viewer_line(entry.name, entry.text)
 
 
 def _summary_line(entry: HistoryEntry) -> str:
-    text = " ".join(entry.text.split())
+    text = " ".join(untagged(entry.text).split())
     if len(text) > _SUMMARY_LINE_CHARS:
         text = text[: _SUMMARY_LINE_CHARS - 1] + "…"
-    return f"- {entry.name}: {text}"
+    name = entry.name if entry.role == "character" else spoken_name(entry.name) or "viewer"
+    return f"- {name}: {text}"
 
 
 def _with_system(system: str, turns: list[dict[str, str]], mode: SystemMode) -> list[dict[str, str]]:

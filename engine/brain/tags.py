@@ -1,7 +1,8 @@
 """Emotion tags in brain output: `[joy]` or `[joy:0.6]` become cues and are removed from speech.
 
 Tags are the brain's own: a viewer's name or words put into a reply must never carry one, so names go
-through :func:`spoken_name` (no brackets, capped) before any brain sees them."""
+through :func:`spoken_name` (no brackets, capped) and words through :func:`untagged` before any brain
+sees them."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def split_emotion_tags(text: str, hold_s: float = 2.5) -> tuple[list[EmotionCue]
             cues.append(EmotionCue(name, intensity, hold_s))
     clean = _TAG.sub("", text)
     return cues, re.sub(r"\s{2,}", " ", clean).strip()
+
+
+def untagged(text: str) -> str:
+    """Viewer words as a brain reads them: tag syntax loses its brackets (`[angry:1]` -> `angry:1`), so a
+    model that echoes a viewer cannot turn their words into the character's emotion."""
+    return _TAG.sub(lambda m: m.group(0)[1:-1], text)
 
 
 SPOKEN_NAME_CHARS = 24  # the most of a viewer's name read aloud (Twitch names are at most 25)
