@@ -68,15 +68,17 @@ class PublishLog:
 
 
 class NginxRtmp:
-    """nginx-rtmp (one process, no master) recording every publish of application ``live``."""
+    """nginx-rtmp (one process, no master) recording every publish of application ``live``; with a
+    ``PublishLog``, nginx reports each publish to it."""
 
-    def __init__(self, root: Path, publishes: PublishLog) -> None:
+    def __init__(self, root: Path, publishes: PublishLog | None = None) -> None:
         self.root = root
         self.port = free_port()
         self.control_port = free_port()  # nginx-rtmp's control module: drops a publisher on request
         self.records = root / "rec"
         self.records.mkdir(parents=True)
         self.proc: subprocess.Popen[bytes] | None = None
+        on_publish = f"      on_publish http://127.0.0.1:{publishes.port}/publish;\n" if publishes else ""
         (root / "nginx.conf").write_text(f"""
 load_module {RTMP_MODULE};
 daemon off;
@@ -98,8 +100,7 @@ rtmp {{
       record all;
       record_path {self.records};
       record_unique on;
-      on_publish http://127.0.0.1:{publishes.port}/publish;
-    }}
+{on_publish}    }}
   }}
 }}
 """)

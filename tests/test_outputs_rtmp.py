@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -23,8 +21,8 @@ from streamer.outputs.hub import OutputHub
 from streamer.outputs.rtmp_sink import RtmpSink
 from streamer.outputs.udp_sink import UdpSink
 from tests.media import ffprobe, stream_summary
+from tests.rtmp_support import NginxRtmp, have_nginx_rtmp
 
-RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 W, H, FPS, RATE = 320, 240, 30, 48000
 SPF = RATE // FPS
 KEY = "s3cr3t-key"
@@ -41,82 +39,11 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def _wait_until(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        threading.Event().wait(0.02)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class Nginx:
-    """A real nginx-rtmp server recording every publish into ``records``."""
-
-    root: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-    records: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.records = self.root / "rec"
-        self.records.mkdir()
-        conf = f"""
-load_module {RTMP_MODULE};
-daemon off;
-master_process off;
-user root;
-worker_processes 1;
-pid {self.root}/nginx.pid;
-error_log {self.root}/error.log info;
-events {{ worker_connections 64; }}
-rtmp {{
-  server {{
-    listen 127.0.0.1:{self.port};
-    application live {{
-      live on;
-      record all;
-      record_path {self.records};
-      record_unique on;
-    }}
-  }}
-}}
-"""
-        (self.root / "nginx.conf").write_text(conf)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["nginx", "-c", str(self.root / "nginx.conf"), "-p", str(self.root), "-e", str(self.root / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        _wait_until(lambda: _port_open(self.port), 10, "nginx to listen")
-
-    def stop(self) -> None:
-        """Fast shutdown: open RTMP connections are dropped, recordings closed."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def recordings(self) -> list[Path]:
-        return sorted(self.records.glob(f"{KEY}-*.flv"), key=lambda p: p.stat().st_mtime)
-
-
 @pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    if shutil.which("nginx") is None or not RTMP_MODULE.exists():
+def nginx(tmp_path: Path) -> Iterator[NginxRtmp]:
+    if not have_nginx_rtmp():
         pytest.skip("nginx with the rtmp module is not installed (apt-get install nginx libnginx-mod-rtmp)")
-    root = tmp_path / "nginx"
-    root.mkdir()
-    server = Nginx(root, _free_port())
+    server = NginxRtmp(tmp_path / "nginx")
     server.start()
     yield server
     server.stop()
@@ -177,7 +104,7 @@ def _link_state(event: object, record: Callable[[str], object]) -> None:
     record(event.state)
 
 
-def _push_virtual(nginx: Nginx, seconds: int, flash_at: int | None) -> Path:
+def _push_virtual(nginx: NginxRtmp, seconds: int, flash_at: int | None) -> Path:
     """Push a show in virtual time; the buffer holds it all since encoding outruns the network
     (``resume="buffered"``: nothing that was encoded before the link came up is dropped)."""
     states: list[str] = []
@@ -195,7 +122,7 @@ def _push_virtual(nginx: Nginx, seconds: int, flash_at: int | None) -> Path:
     return files[0]
 
 
-def test_rtmp_recording_has_every_frame_and_aligned_starts(nginx: Nginx) -> None:
+def test_rtmp_recording_has_every_frame_and_aligned_starts(nginx: NginxRtmp) -> None:
     path = _push_virtual(nginx, 20, flash_at=None)
     streams = stream_summary(path)
     assert streams["video"]["codec_name"] == "h264"
@@ -205,7 +132,7 @@ def test_rtmp_recording_has_every_frame_and_aligned_starts(nginx: Nginx) -> None
     assert abs(first["video"] - first["audio"]) <= 1 / FPS, first
 
 
-def test_rtmp_av_sync_flash_and_tone(nginx: Nginx) -> None:
+def test_rtmp_av_sync_flash_and_tone(nginx: NginxRtmp) -> None:
     k = 95  # not on a keyframe, not on an AAC frame boundary
     path = _push_virtual(nginx, 6, flash_at=k)
     t_video, t_audio = _onsets(path)
@@ -216,7 +143,7 @@ def test_rtmp_av_sync_flash_and_tone(nginx: Nginx) -> None:
     assert abs((t_video - first["video"]) - k / FPS) <= 1 / FPS / 2
 
 
-def test_rtmp_reconnects_after_server_restart_and_pipeline_never_stops(nginx: Nginx, tmp_path: Path) -> None:
+def test_rtmp_reconnects_after_server_restart_and_pipeline_never_stops(nginx: NginxRtmp, tmp_path: Path) -> None:
     seconds, down_at, up_at = 20, 5 * FPS, 10 * FPS
     events: list[tuple[float, str]] = []
     sink = RtmpSink(f"rtmp://127.0.0.1:{nginx.port}/live", KEY, backoff_initial=0.5, backoff_max=2.0,
