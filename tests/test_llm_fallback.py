@@ -17,6 +17,7 @@ from engine.brain.openai_compat import OpenAICompatBrain
 from engine.brain.persona import COVER_LINES
 from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
+from engine.lifecycle import cancel_and_wait
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
 from streamer.director import build_director
@@ -76,9 +77,7 @@ def test_server_killed_mid_reply_then_restarted(caplog):
             recovered_s = time.monotonic() - back_at
             return first, llm_health, second, used_second, later, recovered_s, health, list(director.history)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
             await brain.aclose()
             await director.aclose()
             await server.__aexit__()
@@ -121,9 +120,7 @@ def test_a_failed_turn_that_said_nothing_leaves_no_history(caplog, mode, why):
             try:
                 turn = await answered(director, "hello?", "alex")
             finally:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await cancel_and_wait(*tasks)
                 await llm.aclose()
                 await director.aclose()
             return turn, list(director.history)

@@ -16,6 +16,7 @@ from engine.brain.fallback import FallbackBrain
 from engine.brain.openai_compat import OpenAICompatBrain
 from engine.brain.scripted import ScriptedBrain
 from engine.clock import TimeBase
+from engine.lifecycle import cancel_and_wait
 from engine.timeline import Timeline
 from engine.voice.espeak import EspeakVoice
 from streamer.cli.llm_check import check_llm
@@ -75,9 +76,7 @@ def test_twenty_turns_are_spoken_and_the_prefix_cache_keeps_hitting(tmp_path):
                 turns.append(turn)
                 caches.append(server.cache_since(offset))
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
             await brain.aclose()
             await director.aclose()
         return checked, turns, caches, brain, llm
@@ -122,9 +121,7 @@ def test_real_server_killed_mid_reply_falls_back_and_comes_back(tmp_path):
             assert brain.primary_started_at is not None
             return first, second, used_second, later, brain.primary_started_at - back_at, brain.used[-1]
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
             await brain.aclose()
             await director.aclose()
 
